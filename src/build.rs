@@ -1,0 +1,95 @@
+//! `newsdesk build`: load, check, render the newest posts, write the feeds atomically.
+
+use crate::config::Config;
+use crate::diag::Report;
+use crate::feeds::{self, FeedInput};
+use crate::load;
+use crate::model::{Archive, Post, Selection};
+use crate::output::Staged;
+use crate::render::{self, RenderedPost};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// What a build did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub report: Report,
+    /// Files written (empty when the build was refused).
+    pub written: Vec<PathBuf>,
+    /// Items in each feed.
+    pub items: usize,
+}
+
+/// Renders the newest `limit` published posts in parallel; a body that cannot be read
+/// becomes an error in `report`.
+pub fn render_newest<'a>(
+    archive: &'a Archive,
+    selection: Selection,
+    limit: usize,
+    report: &mut Report,
+) -> Vec<RenderedPost<'a>> {
+    let newest: Vec<&Post> = archive.published(selection).take(limit).collect();
+    let results: Vec<_> = newest.par_iter().map(|p| render::render(p).map_err(|e| (*p, e))).collect();
+    let mut rendered = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(mut r) => {
+                report.extend(std::mem::take(&mut r.diagnostics));
+                rendered.push(r);
+            }
+            Err((p, e)) => report.push(
+                crate::diag::Diagnostic::error("unreadable", format!("cannot read this post's body: {e}"))
+                    .in_file(&p.source),
+            ),
+        }
+    }
+    rendered
+}
+
+/// Writes the enabled feeds for `items` into `out_dir` (staged: nothing is visible
+/// until every file is complete).
+pub fn write_feeds(
+    config: &Config,
+    items: &[RenderedPost],
+    out_dir: &Path,
+    staged: &mut Staged,
+) -> std::io::Result<()> {
+    type Writer = fn(&FeedInput, &mut dyn std::io::Write) -> std::io::Result<()>;
+    let formats: [(Option<String>, Writer); 3] = [
+        (config.feeds.rss(), feeds::rss::write),
+        (config.feeds.atom(), feeds::atom::write),
+        (config.feeds.json(), feeds::json::write),
+    ];
+    for (name, write) in formats {
+        if let Some(name) = name {
+            let input = FeedInput::new(&config.site, &config.feeds, items, &name);
+            staged.write(&out_dir.join(&name), |w| write(&input, w))?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads every post, refuses to write anything when there are errors, else writes the feeds.
+pub fn build(
+    config: &Config,
+    posts_dir: Option<&Path>,
+    selection: Selection,
+    out_dir: &Path,
+) -> std::io::Result<Outcome> {
+    let loaded = load::load(config, posts_dir);
+    let mut report = loaded.report;
+    if report.has_errors() {
+        report.sort();
+        return Ok(Outcome { report, ..Outcome::default() });
+    }
+    let items = render_newest(&loaded.archive, selection, config.feeds.limit, &mut report);
+    if report.has_errors() {
+        report.sort();
+        return Ok(Outcome { report, ..Outcome::default() });
+    }
+    let mut staged = Staged::new();
+    write_feeds(config, &items, out_dir, &mut staged)?;
+    let written = staged.commit()?;
+    report.sort();
+    Ok(Outcome { report, written, items: items.len() })
+}

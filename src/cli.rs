@@ -1,0 +1,196 @@
+//! Command-line arguments (clap derive) and the one place that turns a command's
+//! outcome into output and an exit code.
+
+use crate::config::{self, Config};
+use crate::diag::Report;
+use crate::model::Selection;
+use crate::{build, check};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  newsdesk check                      check config.toml and every post
+  newsdesk build                      write rss.xml, atom.xml and feed.json to _site/
+  newsdesk -c site/config.toml build --out public/
+  newsdesk --posts ../lwkd/_posts check --format json";
+
+/// A publisher for weekly newsletters: feeds and email from markdown posts.
+#[derive(Debug, Parser)]
+#[command(name = "newsdesk", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The config file; relative paths in it are relative to its folder.
+    #[arg(short, long, global = true, default_value = "config.toml", value_name = "PATH")]
+    pub config: PathBuf,
+    /// Read posts from DIR instead of `[site] posts`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub posts: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the config and every post; report all problems.
+    #[command(
+        after_help = "Exit status: 0 when there are no errors, 1 when there are (with --strict, warnings count too)."
+    )]
+    Check {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Check, then write the RSS, Atom and JSON feeds (nothing is written if there are errors).
+    Build {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Output folder.
+        #[arg(long, default_value = "_site", value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
+
+/// Which posts are published in this run.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct SelectArgs {
+    /// Include drafts (`published: false`).
+    #[arg(long)]
+    pub drafts: bool,
+    /// Include posts dated in the future.
+    #[arg(long)]
+    pub future: bool,
+}
+
+impl SelectArgs {
+    pub fn selection(&self) -> Selection {
+        Selection { drafts: self.drafts, future: self.future, now: chrono::Utc::now().fixed_offset() }
+    }
+}
+
+/// Output for people or for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let cwd = std::env::current_dir().ok();
+    let config = match config::load(&cli.config) {
+        Ok(c) => c,
+        Err(diags) => {
+            let report = Report { diagnostics: diags };
+            let format = match &cli.command {
+                Command::Check { format, .. } | Command::Build { format, .. } => *format,
+            };
+            print_report(&report, format, cwd.as_deref(), serde_json::json!({}));
+            return ExitCode::FAILURE;
+        }
+    };
+    let posts = cli.posts.as_deref();
+    match cli.command {
+        Command::Check { select, strict, format } => {
+            let report = check::check(&config, posts, select.selection());
+            let failed = report.has_errors() || (strict && report.warnings() > 0);
+            print_report(&report, format, cwd.as_deref(), serde_json::json!({ "ok": !failed }));
+            if format == Format::Human && !failed {
+                eprintln!("checked {}: no errors", display(&config.posts_dir, cwd.as_deref()));
+            }
+            exit(failed)
+        }
+        Command::Build { select, out, format } => {
+            run_build(&config, posts, select.selection(), &out, format, cwd.as_deref())
+        }
+    }
+}
+
+fn run_build(
+    config: &Config,
+    posts: Option<&Path>,
+    sel: Selection,
+    out: &Path,
+    format: Format,
+    cwd: Option<&Path>,
+) -> ExitCode {
+    match build::build(config, posts, sel, out) {
+        Ok(outcome) => {
+            let ok = !outcome.report.has_errors();
+            let written: Vec<String> = outcome.written.iter().map(|p| display(p, cwd)).collect();
+            print_report(
+                &outcome.report,
+                format,
+                cwd,
+                serde_json::json!({ "ok": ok, "written": written, "items": outcome.items }),
+            );
+            if format == Format::Human {
+                if ok {
+                    for w in &written {
+                        eprintln!("wrote {w} ({} items)", outcome.items);
+                    }
+                } else {
+                    eprintln!("error: nothing was written: fix the errors above and build again");
+                }
+            }
+            exit(!ok)
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the feeds to `{}`: {e}", out.display());
+            eprintln!("  = help: check that the folder is writable; the previous feeds were left as they were");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn exit(failed: bool) -> ExitCode {
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn display(p: &Path, cwd: Option<&Path>) -> String {
+    crate::diag::display_path(p, cwd)
+}
+
+/// Human: diagnostics and a tally on stderr. JSON: one object on stdout, `extra`'s keys merged in.
+pub fn print_report(report: &Report, format: Format, cwd: Option<&Path>, extra: serde_json::Value) {
+    match format {
+        Format::Human => {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(report.render(cwd).as_bytes());
+            if let Some(t) = report.tally() {
+                let _ = writeln!(err, "{t} found");
+            }
+        }
+        Format::Json => {
+            let diags: Vec<serde_json::Value> = report
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    let mut v = serde_json::to_value(d).unwrap_or_default();
+                    if let (Some(obj), Some(f)) = (v.as_object_mut(), &d.file) {
+                        obj.insert("file".into(), display(f, cwd).into());
+                    }
+                    v
+                })
+                .collect();
+            let mut obj = serde_json::json!({
+                "errors": report.errors(),
+                "warnings": report.warnings(),
+                "diagnostics": diags,
+            });
+            if let (Some(o), Some(e)) = (obj.as_object_mut(), extra.as_object()) {
+                for (k, v) in e {
+                    o.insert(k.clone(), v.clone());
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&obj).unwrap_or_default());
+        }
+    }
+}

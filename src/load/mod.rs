@@ -1,0 +1,401 @@
+//! The post loader: walks the posts folder, reads each file's front matter once (in
+//! parallel, stopping at the closing fence), and builds the [`Archive`]. Every broken
+//! post is reported; none hides another.
+
+pub mod date;
+pub mod front_matter;
+pub mod split;
+
+use crate::config::Config;
+use crate::diag::{Diagnostic, Report};
+use crate::model::{Archive, Post, Site};
+use crate::permalink::{self, Fields};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
+use rayon::prelude::*;
+use split::SplitError;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// The archive plus everything found wrong while loading it.
+pub struct Loaded {
+    pub archive: Archive,
+    pub report: Report,
+}
+
+/// Loads the posts folder named by the config (or `posts_dir` when given).
+pub fn load(config: &Config, posts_dir: Option<&Path>) -> Loaded {
+    let dir = posts_dir.unwrap_or(&config.posts_dir);
+    let mut report = Report::default();
+    let files = match find_posts(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            report.push(
+                Diagnostic::error("no-posts-folder", format!("cannot read the posts folder `{}`: {e}", dir.display()))
+                    .in_file(&config.path)
+                    .help("set `posts` in `[site]` to the folder holding the posts (`_posts` for a Jekyll site), or pass `--posts DIR`"),
+            );
+            Vec::new()
+        }
+    };
+    let results: Vec<Result<(Post, Vec<Diagnostic>), Diagnostic>> =
+        files.par_iter().map(|path| load_post(path, &config.site, &config.feeds.id)).collect();
+    let mut posts = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok((post, warnings)) => {
+                report.extend(warnings);
+                posts.push(post);
+            }
+            Err(d) => report.push(d),
+        }
+    }
+    report.extend(duplicates(&posts));
+    Loaded { archive: Archive::new(config.site.clone(), posts), report }
+}
+
+/// Every `*.md` / `*.markdown` file below `dir`, in a stable order, skipping hidden entries.
+pub fn find_posts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"));
+    }
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter();
+    for entry in walker.filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let is_post = entry.path().extension().is_some_and(|x| x == "md" || x == "markdown");
+        if entry.file_type().is_file() && is_post {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
+/// `2020-05-10-update` → (2020-05-10, `update`); `None` when the name carries no date.
+pub fn split_file_stem(stem: &str) -> Option<(Option<NaiveDate>, &str)> {
+    let b = stem.as_bytes();
+    let shaped = b.len() > 11
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'-'
+        && [0, 1, 2, 3, 5, 6, 8, 9].iter().all(|&i| b[i].is_ascii_digit());
+    if !shaped {
+        return None;
+    }
+    let date = NaiveDate::parse_from_str(&stem[..10], "%Y-%m-%d").ok();
+    Some((date, &stem[11..]))
+}
+
+/// Reads one post's front matter and builds its model.
+pub fn load_post(path: &Path, site: &Site, id_rule: &str) -> Result<(Post, Vec<Diagnostic>), Diagnostic> {
+    let file = File::open(path)
+        .map_err(|e| Diagnostic::error("unreadable", format!("cannot read this post: {e}")).in_file(path))?;
+    let fm = split::split(BufReader::with_capacity(4096, file)).map_err(|e| split_error(e).in_file(path))?;
+    let (fields, mut warnings) = front_matter::parse(&fm.yaml, fm.first_line).map_err(|d| d.in_file(path))?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let from_name = split_file_stem(&stem);
+
+    let title = match fields.title.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => t.to_string(),
+        _ => {
+            let at = front_matter::locate(&fm.yaml, fm.first_line, "title");
+            let mut d = Diagnostic::error("no-title", "this post has no title")
+                .in_file(path)
+                .help("add a line such as `title: Week Ending May 10, 2020` to the front matter");
+            if let Some(at) = at {
+                d = d.at(at.line, at.value_column).with_source(at.source, 1);
+            } else {
+                d = d.at(1, 1);
+            }
+            return Err(d);
+        }
+    };
+
+    let slug_from_name = from_name.map(|(_, s)| s).unwrap_or(&stem);
+    let slug = fields.slug.clone().unwrap_or_else(|| slug_from_name.to_string());
+    let permalink_pattern = fields.permalink.as_deref().unwrap_or(&site.permalink).to_string();
+    let expand = |date: DateTime<FixedOffset>, pattern: &str| {
+        permalink::expand(pattern, &Fields { date, slug: &slug, categories: &fields.categories })
+    };
+
+    let date = match &fields.date {
+        Some(at) => date::parse(&at.value, site.tz).map_err(|e| {
+            let mut d = Diagnostic::error("bad-date", e.message)
+                .in_file(path)
+                .at(at.line, at.column)
+                .with_source(at.source.clone(), at.value.chars().count());
+            d = match e.jekyll_reading {
+                Some(j) => {
+                    let written = j.format("%Y-%m-%d %H:%M:%S %z");
+                    d.help(format!(
+                        "Jekyll read this as {written} and published the post at {}; write `date: {written}` to keep that URL",
+                        expand(j, &permalink_pattern)
+                    ))
+                }
+                None => d.help("write the date as `2020-05-12 20:00:00 -0000` (or `2020-05-12`)"),
+            };
+            d
+        })?,
+        None => match from_name {
+            Some((Some(day), _)) => midnight(day, site.tz),
+            _ => {
+                return Err(Diagnostic::error("no-date", "this post has no date")
+                    .in_file(path)
+                    .at(1, 1)
+                    .help("add `date: 2020-05-12 20:00:00 -0000` to the front matter, or name the file `YYYY-MM-DD-slug.md`"));
+            }
+        },
+    };
+    let updated = match &fields.updated {
+        Some(at) => Some(date::parse(&at.value, site.tz).map_err(|e| {
+            Diagnostic::error("bad-date", e.message)
+                .in_file(path)
+                .at(at.line, at.column)
+                .with_source(at.source.clone(), at.value.chars().count())
+                .help("write the date as `2020-05-12 20:00:00 -0000` (or `2020-05-12`)")
+        })?),
+        None => None,
+    };
+
+    if let (Some(fm_slug), Some((_, name_slug))) = (&fields.slug, from_name)
+        && fm_slug != name_slug
+        && *fm_slug != stem
+    {
+        let at = front_matter::locate(&fm.yaml, fm.first_line, "slug");
+        let mut d = Diagnostic::warning(
+            "slug-mismatch",
+            format!(
+                "slug `{fm_slug}` disagrees with the file name `{}`",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        )
+        .in_file(path)
+        .help(format!(
+            "rename the file to `{}` (keep the slug: published feed ids are built from it)",
+            suggested_file_name(&stem, fm_slug, path)
+        ));
+        if let Some(at) = at {
+            d = d.at(at.line, at.value_column).with_source(at.source, fm_slug.chars().count());
+        }
+        warnings.push(d);
+    }
+
+    let path_part = expand(date, &permalink_pattern);
+    let url = site.absolute(&path_part);
+    let id = match &fields.id {
+        Some(id) if id.contains(':') => id.clone(),
+        Some(id) => site.absolute(id),
+        None => match id_rule {
+            "permalink" => url.clone(),
+            // jekyll-feed: `post.id` = dirname(url) joined with the slug (or the file's
+            // whole base name), made absolute.
+            "jekyll" => {
+                let tail = fields.slug.as_deref().unwrap_or(&stem);
+                let dir = permalink::dirname(&path_part);
+                let joined = if dir.ends_with('/') { format!("{dir}{tail}") } else { format!("{dir}/{tail}") };
+                site.absolute(&joined)
+            }
+            pattern => site.absolute(&expand(date, pattern)),
+        },
+    };
+
+    let post = Post {
+        source: path.to_path_buf(),
+        file_stem: stem.clone(),
+        title,
+        date,
+        updated,
+        slug_from_front_matter: fields.slug.is_some(),
+        slug,
+        path: path_part,
+        url,
+        id,
+        authors: fields.authors,
+        tags: fields.tags,
+        categories: fields.categories,
+        summary: fields.summary,
+        layout: fields.layout,
+        published: fields.published,
+        extra: fields.extra,
+        body_start: fm.body_start,
+        date_line: fields.date.as_ref().map_or(0, |d| d.line),
+    };
+    let warnings = warnings.into_iter().map(|d| if d.file.is_none() { d.in_file(path) } else { d }).collect();
+    Ok((post, warnings))
+}
+
+/// The file name that would agree with a front-matter slug.
+fn suggested_file_name(stem: &str, slug: &str, path: &Path) -> String {
+    let ext = path.extension().map_or("md".into(), |e| e.to_string_lossy());
+    if split_file_stem(slug).is_some() { format!("{slug}.{ext}") } else { format!("{}-{slug}.{ext}", &stem[..10]) }
+}
+
+fn midnight(day: NaiveDate, tz: chrono_tz::Tz) -> DateTime<FixedOffset> {
+    let naive = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    tz.from_local_datetime(&naive).earliest().unwrap_or_else(|| tz.from_utc_datetime(&naive)).fixed_offset()
+}
+
+fn split_error(e: SplitError) -> Diagnostic {
+    match e {
+        SplitError::NoOpeningFence(first) => {
+            let d = Diagnostic::error("no-front-matter", "this post has no front matter")
+                .at(1, 1)
+                .help("start the file with a `---` line, then `title:` and `date:` lines, then another `---`");
+            if first.is_empty() { d } else { d.with_source(first.clone(), first.chars().count()) }
+        }
+        SplitError::Unclosed(lines) => {
+            Diagnostic::error("unclosed-front-matter", "the front matter is never closed").at(1, 1).help(format!(
+                "add a `---` line after the last front-matter key (the file has {lines} lines and none is `---`)"
+            ))
+        }
+        SplitError::NotUtf8(line) => Diagnostic::error("not-utf8", "the front matter is not valid UTF-8")
+            .at(line, 1)
+            .help("save the file as UTF-8"),
+        SplitError::Io(e) => Diagnostic::error("unreadable", format!("cannot read this post: {e}")),
+    }
+}
+
+/// Two posts with one slug, URL or feed id would overwrite each other in every reader.
+fn duplicates(posts: &[Post]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut check = |what: &str, key: fn(&Post) -> &str, help: &str| {
+        let mut seen: HashMap<&str, &Post> = HashMap::new();
+        let mut sorted: Vec<&Post> = posts.iter().collect();
+        sorted.sort_by(|a, b| a.source.cmp(&b.source));
+        for p in sorted {
+            if let Some(first) = seen.get(key(p)) {
+                out.push(
+                    Diagnostic::error(
+                        "duplicate",
+                        format!("{what} `{}` is also used by `{}`", key(p), first.source.display()),
+                    )
+                    .in_file(&p.source)
+                    .at(1, 1)
+                    .help(help.to_string()),
+                );
+            } else {
+                seen.insert(key(p), p);
+            }
+        }
+    };
+    check("slug", |p| &p.slug, "give each post its own `slug:`");
+    check(
+        "permalink",
+        |p| &p.path,
+        "two posts on one day need a permalink with `:slug`, or a `permalink:` in one post",
+    );
+    check("feed id", |p| &p.id, "give one of the posts its own `id:` in its front matter");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn site() -> Site {
+        Site {
+            title: "T".into(),
+            description: String::new(),
+            base_url: "https://lwkd.info".into(),
+            language: "en".into(),
+            timezone: "UTC".into(),
+            tz: chrono_tz::UTC,
+            permalink: "/:year/:year:month:day".into(),
+            author: None,
+        }
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::File::create(&p).unwrap().write_all(text.as_bytes()).unwrap();
+        p
+    }
+
+    #[test]
+    fn file_name_supplies_date_and_slug() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "2018-01-14-update.md", "---\ntitle: Week Ending January 14, 2018\n---\nBody\n");
+        let (post, w) = load_post(&p, &site(), "permalink").unwrap();
+        assert!(w.is_empty());
+        assert_eq!(post.date.to_rfc3339(), "2018-01-14T00:00:00+00:00");
+        assert_eq!(post.slug, "update");
+        assert_eq!(post.url, "https://lwkd.info/2018/20180114");
+        assert_eq!(post.read_markdown().unwrap(), "Body\n");
+    }
+
+    #[test]
+    fn front_matter_wins_and_jekyll_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "2020-05-10-update.md",
+            "---\ntitle: T\ndate: 2020-05-12 20:00:00 -0000\nslug: 2020-05-10-update\n---\nB",
+        );
+        let (post, w) = load_post(&p, &site(), "jekyll").unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(post.slug, "2020-05-10-update");
+        assert_eq!(post.url, "https://lwkd.info/2020/20200512");
+        assert_eq!(post.id, "https://lwkd.info/2020/2020-05-10-update");
+        let (post, _) = load_post(&p, &site(), "/:year/:slug").unwrap();
+        assert_eq!(post.id, "https://lwkd.info/2020/2020-05-10-update");
+    }
+
+    #[test]
+    fn jekyll_id_without_slug_uses_whole_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "2018-01-14-update.md", "---\ntitle: T\n---\n");
+        let (post, _) = load_post(&p, &site(), "jekyll").unwrap();
+        assert_eq!(post.id, "https://lwkd.info/2018/2018-01-14-update");
+    }
+
+    #[test]
+    fn bad_dates_say_what_jekyll_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "2022-02-27-update.md", "---\ntitle: T\ndate: 2022-02-29 07:10:00 -0000\n---\n");
+        let e = load_post(&p, &site(), "permalink").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 7));
+        assert_eq!(
+            e.help.unwrap(),
+            "Jekyll read this as 2022-03-01 07:10:00 +0000 and published the post at /2022/20220301; write `date: 2022-03-01 07:10:00 +0000` to keep that URL"
+        );
+        let p = write(dir.path(), "2024-04-14-update.md", "---\ntitle: T\ndate: 2024-04-17 14:4g5:00 -0000\n---\n");
+        let e = load_post(&p, &site(), "permalink").unwrap_err();
+        assert!(e.help.unwrap().contains("2024-04-17 14:04:00 +0000"));
+    }
+
+    #[test]
+    fn missing_title_date_and_front_matter_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "notes.md", "---\ntitle: T\n---\n");
+        assert_eq!(load_post(&p, &site(), "permalink").unwrap_err().code, "no-date");
+        let p = write(dir.path(), "2020-01-01-a.md", "---\ndate: 2020-01-01\n---\n");
+        assert_eq!(load_post(&p, &site(), "permalink").unwrap_err().code, "no-title");
+        let p = write(dir.path(), "2020-01-01-b.md", "# Just markdown\n");
+        let e = load_post(&p, &site(), "permalink").unwrap_err();
+        assert_eq!(e.code, "no-front-matter");
+        assert_eq!(e.file.as_deref(), Some(p.as_path()));
+    }
+
+    #[test]
+    fn slug_that_disagrees_with_the_file_name_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "2024-03-24-update.md",
+            "---\ntitle: T\ndate: 2024-03-27\nslug: 2024-03-27-update\n---\n",
+        );
+        let (_, w) = load_post(&p, &site(), "permalink").unwrap();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].code, "slug-mismatch");
+        assert_eq!(w[0].line, 4);
+    }
+
+    #[test]
+    fn stem_split() {
+        assert_eq!(split_file_stem("2020-05-10-update"), Some((NaiveDate::from_ymd_opt(2020, 5, 10), "update")));
+        assert_eq!(split_file_stem("2022-02-30-x"), Some((None, "x")));
+        assert_eq!(split_file_stem("notes"), None);
+    }
+}

@@ -1,0 +1,479 @@
+//! Markdown → HTML, run after loading and only for the posts an output needs.
+//!
+//! One pass over pulldown-cmark's events does everything a body needs: heading ids
+//! (kramdown's rule, so anchors published by Jekyll keep working), the table of
+//! contents, absolute links and images (feeds and mail have no base URL), the summary,
+//! and the link checks that `check` reports with file and line.
+
+mod lint;
+
+use crate::diag::{Diagnostic, line_at, line_col};
+use crate::model::Post;
+use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::ops::Range;
+use url::Url;
+
+pub use lint::is_html_element;
+
+/// One heading of an issue: the digest's table of contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TocEntry {
+    pub level: u8,
+    pub text: String,
+    pub id: String,
+    /// The heading on the web version (`post URL#id`).
+    pub url: String,
+}
+
+/// A post with its body rendered: what feeds and the email read.
+#[derive(Debug, Clone)]
+pub struct RenderedPost<'a> {
+    pub post: &'a Post,
+    pub markdown: String,
+    /// The full body as HTML, every link and image absolute.
+    pub html: String,
+    pub summary_html: String,
+    pub summary_text: String,
+    pub toc: Vec<TocEntry>,
+    /// Problems found in the body (links, raw HTML), with file lines.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The markdown dialect: CommonMark plus the GitHub extensions editors expect.
+pub fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
+}
+
+/// Reads the post's body from disk and renders it.
+pub fn render(post: &Post) -> std::io::Result<RenderedPost<'_>> {
+    let markdown = post.read_markdown()?;
+    Ok(render_markdown(post, markdown))
+}
+
+/// Renders `markdown` as the body of `post`.
+pub fn render_markdown(post: &Post, markdown: String) -> RenderedPost<'_> {
+    let base = Url::parse(&post.url).ok();
+    let mut diagnostics = Vec::new();
+    let mut toc = Vec::new();
+    let events = transform(&markdown, base.as_ref(), &post.url, &mut toc, &mut |offset, len, d: Diagnostic| {
+        let (line, column) = line_col(&markdown, offset);
+        let file_line = line + post.body_start.line - 1;
+        diagnostics.push(d.in_file(&post.source).at(file_line, column).with_source(line_at(&markdown, offset), len));
+    });
+
+    let mut html = String::with_capacity(markdown.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, events.iter().map(|(e, _)| e.clone()));
+
+    let (summary_html, summary_text) = match &post.summary {
+        Some(s) => render_inline(s, base.as_ref(), &post.url),
+        None => summary_from_body(&markdown, &events, base.as_ref(), &post.url),
+    };
+    RenderedPost { post, markdown: markdown.clone(), html, summary_html, summary_text, toc, diagnostics }
+}
+
+type Lint<'l> = dyn FnMut(usize, usize, Diagnostic) + 'l;
+
+/// Rewrites the event stream: heading ids, absolute URLs; reports lints by byte offset.
+fn transform<'m>(
+    markdown: &'m str,
+    base: Option<&Url>,
+    page_url: &str,
+    toc: &mut Vec<TocEntry>,
+    lint: &mut Lint<'_>,
+) -> Vec<(Event<'m>, Range<usize>)> {
+    let mut out: Vec<(Event<'m>, Range<usize>)> = Vec::with_capacity(markdown.len() / 16);
+    let mut used_ids: HashMap<String, usize> = HashMap::new();
+    let mut heading_start: Option<usize> = None;
+    let mut link_start: Option<(usize, Range<usize>, String)> = None;
+
+    for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
+        let event = match event {
+            Event::Start(Tag::Heading { .. }) => {
+                heading_start = Some(out.len());
+                event
+            }
+            Event::End(TagEnd::Heading(level)) => {
+                if let Some(start) = heading_start.take() {
+                    let text = plain_text(out[start + 1..].iter().map(|(e, _)| e));
+                    if let Event::Start(Tag::Heading { id, .. }) = &mut out[start].0 {
+                        let chosen = match id {
+                            Some(given) => given.to_string(),
+                            None => {
+                                let generated = unique_id(&kramdown_id(&text), &mut used_ids);
+                                *id = Some(CowStr::from(generated.clone()));
+                                generated
+                            }
+                        };
+                        toc.push(TocEntry {
+                            level: heading_number(level),
+                            url: format!("{page_url}#{chosen}"),
+                            id: chosen,
+                            text,
+                        });
+                    }
+                }
+                event
+            }
+            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+                lint::link(markdown, &range, &dest_url, base, lint);
+                link_start = Some((out.len(), range.clone(), dest_url.to_string()));
+                Event::Start(Tag::Link { link_type, dest_url: absolutize(dest_url, base), title, id })
+            }
+            Event::End(TagEnd::Link) => {
+                if let Some((start, link_range, dest)) = link_start.take() {
+                    let text = plain_text(out[start + 1..].iter().map(|(e, _)| e));
+                    let has_image = out[start + 1..].iter().any(|(e, _)| matches!(e, Event::Start(Tag::Image { .. })));
+                    if text.trim().is_empty() && !has_image {
+                        lint(
+                            link_range.start,
+                            markdown[link_range.clone()].chars().count(),
+                            Diagnostic::warning("empty-link-text", format!("link to `{dest}` has no text")).help(
+                                "write the words readers should click between the brackets: `[the KEP](https://...)`",
+                            ),
+                        );
+                    }
+                }
+                event
+            }
+            Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+                lint::link(markdown, &range, &dest_url, base, lint);
+                Event::Start(Tag::Image { link_type, dest_url: absolutize(dest_url, base), title, id })
+            }
+            Event::Html(html) => {
+                lint::raw_html(&html, range.start, lint);
+                Event::Html(rewrite_html_urls(html, base))
+            }
+            Event::InlineHtml(html) => {
+                lint::raw_html(&html, range.start, lint);
+                Event::InlineHtml(rewrite_html_urls(html, base))
+            }
+            other => other,
+        };
+        out.push((event, range));
+    }
+    out
+}
+
+fn heading_number(level: HeadingLevel) -> u8 {
+    level as u8
+}
+
+/// The text a reader sees in a run of events (no markup).
+pub fn plain_text<'e>(events: impl Iterator<Item = &'e Event<'e>>) -> String {
+    let mut s = String::new();
+    for e in events {
+        match e {
+            Event::Text(t) | Event::Code(t) => s.push_str(t),
+            Event::SoftBreak | Event::HardBreak => s.push(' '),
+            _ => {}
+        }
+    }
+    s.trim().to_string()
+}
+
+/// kramdown's auto id (what Jekyll published): drop leading non-letters, keep ASCII
+/// letters, digits, spaces and dashes, spaces to dashes, lowercase.
+pub fn kramdown_id(text: &str) -> String {
+    let start = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let id: String = text[start..]
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == ' ' || *c == '-')
+        .map(|c| if c == ' ' { '-' } else { c.to_ascii_lowercase() })
+        .collect();
+    if id.is_empty() { "section".to_string() } else { id }
+}
+
+fn unique_id(id: &str, used: &mut HashMap<String, usize>) -> String {
+    match used.get_mut(id) {
+        Some(n) => {
+            *n += 1;
+            format!("{id}-{n}")
+        }
+        None => {
+            used.insert(id.to_string(), 0);
+            id.to_string()
+        }
+    }
+}
+
+/// True when `url` names its own scheme (`https:`, `mailto:`), per RFC 3986.
+pub fn has_scheme(url: &str) -> bool {
+    match url.find(':') {
+        Some(i) if i > 0 => {
+            let scheme = &url[..i];
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+        _ => false,
+    }
+}
+
+/// Resolves a link against the post's URL; links that carry a scheme are left as written.
+pub fn absolutize<'a>(dest: CowStr<'a>, base: Option<&Url>) -> CowStr<'a> {
+    match absolutize_str(&dest, base) {
+        Some(abs) => CowStr::from(abs),
+        None => dest,
+    }
+}
+
+fn absolutize_str(dest: &str, base: Option<&Url>) -> Option<String> {
+    let base = base?;
+    if dest.is_empty() || has_scheme(dest) {
+        return None;
+    }
+    if let Some(rest) = dest.strip_prefix("//") {
+        return Some(format!("{}://{rest}", base.scheme()));
+    }
+    base.join(dest).ok().map(String::from)
+}
+
+/// Makes `href` and `src` attributes in raw HTML absolute.
+fn rewrite_html_urls<'a>(html: CowStr<'a>, base: Option<&Url>) -> CowStr<'a> {
+    if base.is_none() || !(html.contains("href") || html.contains("src")) {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len() + 32);
+    let mut rest: &str = &html;
+    let mut changed = false;
+    while let Some((before, value, quote, after)) = next_url_attribute(rest) {
+        out.push_str(before);
+        match absolutize_str(value, base) {
+            Some(abs) => {
+                changed = true;
+                out.push_str(&abs);
+            }
+            None => out.push_str(value),
+        }
+        out.push_str(quote);
+        rest = after;
+    }
+    out.push_str(rest);
+    if changed { CowStr::from(out) } else { html }
+}
+
+/// Finds the next `href=`/`src=` attribute value: (text up to and including the opening
+/// quote, the value, the closing quote, the rest).
+fn next_url_attribute(s: &str) -> Option<(&str, &str, &str, &str)> {
+    let lower = s.to_ascii_lowercase();
+    let mut from = 0;
+    loop {
+        let rel = ["href", "src"].iter().filter_map(|a| lower[from..].find(a).map(|i| (i, a.len()))).min()?;
+        let name_end = from + rel.0 + rel.1;
+        let preceded_ok = from + rel.0 == 0 || s.as_bytes()[from + rel.0 - 1].is_ascii_whitespace();
+        let after_name = s[name_end..].trim_start();
+        if preceded_ok && let Some(v) = after_name.strip_prefix('=') {
+            let v = v.trim_start();
+            let value_start = s.len() - v.len();
+            let (quote, body_start) = match v.chars().next() {
+                Some('"') => ("\"", value_start + 1),
+                Some('\'') => ("'", value_start + 1),
+                _ => ("", value_start),
+            };
+            let end = if quote.is_empty() {
+                s[body_start..].find(|c: char| c.is_whitespace() || c == '>').map_or(s.len(), |i| body_start + i)
+            } else {
+                s[body_start..].find(quote).map_or(s.len(), |i| body_start + i)
+            };
+            let after = if quote.is_empty() || end == s.len() { &s[end..] } else { &s[end + 1..] };
+            let closing = if end == s.len() { "" } else { quote };
+            return Some((&s[..body_start], &s[body_start..end], closing, after));
+        }
+        from = name_end;
+    }
+}
+
+/// A front-matter summary: markdown rendered inline, without the wrapping paragraph.
+fn render_inline(summary: &str, base: Option<&Url>, page_url: &str) -> (String, String) {
+    let mut toc = Vec::new();
+    let events = transform(summary, base, page_url, &mut toc, &mut |_, _, _| {});
+    let text = plain_text(events.iter().map(|(e, _)| e));
+    let inner = events
+        .into_iter()
+        .map(|(e, _)| e)
+        .filter(|e| !matches!(e, Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph)));
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, inner);
+    (html.trim().to_string(), text)
+}
+
+/// Text before `<!--more-->`, else the first top-level paragraph.
+fn summary_from_body(
+    markdown: &str,
+    events: &[(Event, Range<usize>)],
+    base: Option<&Url>,
+    page_url: &str,
+) -> (String, String) {
+    if let Some(i) = markdown.find("<!--more-->") {
+        let before = &markdown[..i];
+        let mut toc = Vec::new();
+        let events = transform(before, base, page_url, &mut toc, &mut |_, _, _| {});
+        let text = plain_text(events.iter().map(|(e, _)| e));
+        let mut html = String::new();
+        pulldown_cmark::html::push_html(&mut html, events.into_iter().map(|(e, _)| e));
+        return (html.trim().to_string(), text);
+    }
+    let mut depth = 0usize;
+    let mut start = None;
+    for (i, (e, _)) in events.iter().enumerate() {
+        match e {
+            Event::Start(Tag::Paragraph) if depth == 0 => start = Some(i),
+            Event::End(TagEnd::Paragraph) if depth == 1 => {
+                if let Some(s) = start {
+                    let slice = &events[s..=i];
+                    let text = plain_text(slice.iter().map(|(e, _)| e));
+                    if !text.is_empty() {
+                        let mut html = String::new();
+                        pulldown_cmark::html::push_html(&mut html, slice.iter().map(|(e, _)| e.clone()));
+                        return (html.trim().to_string(), text);
+                    }
+                }
+            }
+            _ => {}
+        }
+        match e {
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    (String::new(), String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::BodyStart;
+
+    fn post(url: &str) -> Post {
+        Post {
+            source: "posts/2020-05-10-update.md".into(),
+            file_stem: "2020-05-10-update".into(),
+            title: "T".into(),
+            date: chrono::DateTime::parse_from_rfc3339("2020-05-12T20:00:00Z").unwrap(),
+            updated: None,
+            slug: "2020-05-10-update".into(),
+            slug_from_front_matter: true,
+            path: "/2020/20200512".into(),
+            url: url.into(),
+            id: url.into(),
+            authors: vec![],
+            tags: vec![],
+            categories: vec![],
+            summary: None,
+            layout: None,
+            published: true,
+            extra: Default::default(),
+            body_start: BodyStart { byte: 0, line: 7 },
+            date_line: 4,
+        }
+    }
+
+    fn render_str(md: &str) -> RenderedPost<'static> {
+        let p = Box::leak(Box::new(post("https://lwkd.info/2020/20200512")));
+        render_markdown(p, md.to_string())
+    }
+
+    #[test]
+    fn relative_links_and_images_become_absolute() {
+        let r = render_str(
+            "[a](/2018/20180205) [b](img/x.png) ![c](../up.png) [d](#developer-news) [e](//cdn.example.org/x) [f](mailto:a@b.org) [g](https://x.org/?a=1&b=2)\n",
+        );
+        let h = &r.html;
+        assert!(h.contains(r#"href="https://lwkd.info/2018/20180205""#), "{h}");
+        assert!(h.contains(r#"href="https://lwkd.info/2020/img/x.png""#), "{h}");
+        assert!(h.contains(r#"src="https://lwkd.info/up.png""#), "{h}");
+        assert!(h.contains(r#"href="https://lwkd.info/2020/20200512#developer-news""#), "{h}");
+        assert!(h.contains(r#"href="https://cdn.example.org/x""#), "{h}");
+        assert!(h.contains(r#"href="mailto:a@b.org""#), "{h}");
+        assert!(h.contains(r#"href="https://x.org/?a=1&amp;b=2""#), "{h}");
+    }
+
+    #[test]
+    fn raw_html_urls_become_absolute() {
+        let r = render_str(
+            "<img src=\"/2018/images/a.png\" alt=x>\n\nSee <a href='b.html'>this</a> and <a href=\"https://k8s.io\">k8s</a>.\n",
+        );
+        assert!(r.html.contains(r#"<img src="https://lwkd.info/2018/images/a.png" alt=x>"#), "{}", r.html);
+        assert!(r.html.contains(r#"<a href='https://lwkd.info/2020/b.html'>this</a>"#), "{}", r.html);
+        assert!(r.html.contains(r#"<a href="https://k8s.io">"#), "{}", r.html);
+    }
+
+    #[test]
+    fn heading_ids_follow_kramdown_and_fill_the_toc() {
+        let r = render_str(
+            "## Developer News\n\n### [#87746: Support compiling Kubelet w/o docker/docker](https://x.org)\n\n## Developer News\n\n## Custom {#mine}\n",
+        );
+        assert!(r.html.contains(r#"<h2 id="developer-news">"#), "{}", r.html);
+        assert!(r.html.contains(r#"<h3 id="support-compiling-kubelet-wo-dockerdocker">"#), "{}", r.html);
+        assert!(r.html.contains(r#"<h2 id="developer-news-1">"#), "{}", r.html);
+        let ids: Vec<_> = r.toc.iter().map(|t| (t.level, t.id.as_str())).collect();
+        assert_eq!(
+            ids,
+            [
+                (2, "developer-news"),
+                (3, "support-compiling-kubelet-wo-dockerdocker"),
+                (2, "developer-news-1"),
+                (2, "mine")
+            ]
+        );
+        assert_eq!(r.toc[0].text, "Developer News");
+        assert_eq!(r.toc[0].url, "https://lwkd.info/2020/20200512#developer-news");
+    }
+
+    #[test]
+    fn summary_is_the_first_paragraph_not_a_heading() {
+        let r = render_str("## Developer News\n\nThe [summit](https://x.org) is *cancelled*.\n\nMore.\n");
+        assert_eq!(r.summary_text, "The summit is cancelled.");
+        assert_eq!(r.summary_html, r#"<p>The <a href="https://x.org">summit</a> is <em>cancelled</em>.</p>"#);
+    }
+
+    #[test]
+    fn summary_stops_at_the_more_marker() {
+        let r = render_str("First part.\n\nSecond part.\n\n<!--more-->\n\nRest.\n");
+        assert_eq!(r.summary_text, "First part.Second part.");
+        assert!(r.summary_html.contains("<p>Second part.</p>"));
+        assert!(!r.summary_html.contains("Rest"));
+    }
+
+    #[test]
+    fn front_matter_summary_wins() {
+        let mut p = post("https://lwkd.info/2020/20200512");
+        p.summary = Some("Distroless & *TLS 1.3*".into());
+        let p = Box::leak(Box::new(p));
+        let r = render_markdown(p, "Body paragraph.\n".into());
+        assert_eq!(r.summary_html, "Distroless &amp; <em>TLS 1.3</em>");
+        assert_eq!(r.summary_text, "Distroless & TLS 1.3");
+    }
+
+    #[test]
+    fn extensions_are_on() {
+        let r =
+            render_str("| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~\n\n- [x] done\n\nNote[^1].\n\n[^1]: Footnote.\n");
+        assert!(r.html.contains("<table>"));
+        assert!(r.html.contains("<del>old</del>"));
+        assert!(r.html.contains("checkbox"));
+        assert!(r.html.contains("footnote"));
+    }
+
+    #[test]
+    fn lints_point_at_the_file_line() {
+        let r = render_str("Intro.\n\n* `x` is [available](cloud.google.com/network-tier)\n");
+        assert_eq!(r.diagnostics.len(), 1);
+        let d = &r.diagnostics[0];
+        assert_eq!(d.code, "schemeless-link");
+        // Body starts on file line 7; the link is on the body's third line.
+        assert_eq!((d.line, d.column), (9, 22));
+        assert_eq!(
+            d.help.as_deref(),
+            Some(
+                "write `https://cloud.google.com/network-tier` (without a scheme it resolves relative to the post, as https://lwkd.info/2020/cloud.google.com/network-tier)"
+            )
+        );
+    }
+}
