@@ -1,0 +1,93 @@
+//! The embedded database (`.newsdesk/newsdesk.db`): one SQLite file in WAL mode holding
+//! the send ledger and the subscriber list, so both survive crashes together.
+//!
+//! The schema is a list of migrations applied in order and recorded in
+//! `PRAGMA user_version`; a migration, once released, is never edited, only followed.
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::time::Duration;
+
+/// Schema steps, oldest first. Append; never edit or reorder a released step.
+const MIGRATIONS: &[&str] = &[
+    // 1: nothing yet; later steps add the ledger and the subscribers.
+    "SELECT 1;",
+];
+
+/// Why the database could not be used, worded for the editor.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot create the folder for the database `{path}`: {source}")]
+    Folder { path: String, source: std::io::Error },
+    #[error("cannot open the database `{path}`: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("`{path}` is not a newsdesk database (or it is damaged): {source}")]
+    Corrupt { path: String, source: rusqlite::Error },
+    #[error("the database `{path}` was written by a newer newsdesk (schema {found}, this one knows {known})")]
+    TooNew { path: String, found: i64, known: i64 },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Opens (creating if needed) the database at `path` and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection, DbError> {
+    let shown = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| DbError::Folder { path: shown.clone(), source })?;
+    }
+    let conn = Connection::open(path).map_err(|source| DbError::Open { path: shown.clone(), source })?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // The first statement that reads the file tells a damaged or foreign file apart.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|source| DbError::Corrupt { path: shown.clone(), source })?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&conn, &shown)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection, shown: &str) -> Result<(), DbError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|source| DbError::Corrupt { path: shown.to_string(), source })?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(DbError::TooNew { path: shown.to_string(), found: version, known });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".newsdesk/newsdesk.db");
+        drop(open(&path).unwrap());
+        let conn = open(&path).unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("newsdesk.db");
+        std::fs::write(&path, b"this is not sqlite, just some text that is long enough to be a header").unwrap();
+        let err = open(&path).unwrap_err();
+        assert!(matches!(err, DbError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("not a newsdesk database"));
+        // Nothing was overwritten.
+        assert!(std::fs::read(&path).unwrap().starts_with(b"this is not sqlite"));
+    }
+}
