@@ -76,7 +76,7 @@ pub fn build(
     selection: Selection,
     out_dir: &Path,
 ) -> std::io::Result<Outcome> {
-    let loaded = load::load(config, posts_dir);
+    let loaded = load::load_newest(config, posts_dir, selection, config.feeds.limit);
     let mut report = loaded.report;
     if report.has_errors() {
         report.sort();

@@ -8,13 +8,15 @@ pub mod split;
 
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
-use crate::model::{Archive, Post, Site};
+use crate::model::{Archive, Post, Selection, Site};
 use crate::permalink::{self, Fields};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use rayon::prelude::*;
 use split::SplitError;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -24,8 +26,105 @@ pub struct Loaded {
     pub report: Report,
 }
 
-/// Loads the posts folder named by the config (or `posts_dir` when given).
+/// Which loaded posts to keep in memory.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep {
+    /// Every post, drafts and future ones included (`check`, `--post SLUG`).
+    All,
+    /// Only the newest `limit` posts that `selection` publishes (`build`): an archive of
+    /// 100,000 posts then costs the front matter of each, not 100,000 models.
+    Newest { selection: Selection, limit: usize },
+}
+
+/// Loads every post of the posts folder named by the config (or `posts_dir`).
 pub fn load(config: &Config, posts_dir: Option<&Path>) -> Loaded {
+    scan(config, posts_dir, Keep::All)
+}
+
+/// Loads the whole folder, checking every post, but keeps only the newest `limit`
+/// published posts in the archive.
+pub fn load_newest(config: &Config, posts_dir: Option<&Path>, selection: Selection, limit: usize) -> Loaded {
+    scan(config, posts_dir, Keep::Newest { selection, limit })
+}
+
+/// Posts ordered as the archive orders them (date, slug, file), for the top-N heap.
+struct Ranked(Post);
+
+impl Ranked {
+    fn key(&self) -> (DateTime<FixedOffset>, &str, &Path) {
+        (self.0.date, &self.0.slug, &self.0.source)
+    }
+}
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// What each loader thread gathers; merged at the end.
+#[derive(Default)]
+struct Gathered {
+    all: Vec<Post>,
+    /// Min-heap of the newest posts (`Keep::Newest`).
+    newest: BinaryHeap<Reverse<Ranked>>,
+    /// (which key, hash of its value, file index) for finding duplicates cheaply.
+    keys: Vec<(u8, u64, u32)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Gathered {
+    fn add(&mut self, post: Post, index: u32, keep: Keep) {
+        // A slug taken from the file name (`2020-05-10-update.md` → `update`) repeats by
+        // design in Jekyll sites; only slugs written in front matter must be unique.
+        for (kind, value) in [(0u8, &post.slug), (1, &post.path), (2, &post.id)] {
+            if kind == 0 && !post.slug_from_front_matter {
+                continue;
+            }
+            let mut h = DefaultHasher::new();
+            value.hash(&mut h);
+            self.keys.push((kind, h.finish(), index));
+        }
+        match keep {
+            Keep::All => self.all.push(post),
+            Keep::Newest { selection, limit } => {
+                if selection.includes(&post) {
+                    self.newest.push(Reverse(Ranked(post)));
+                    if self.newest.len() > limit {
+                        self.newest.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    fn merge(mut self, other: Gathered, keep: Keep) -> Gathered {
+        self.all.extend(other.all);
+        self.keys.extend(other.keys);
+        self.diagnostics.extend(other.diagnostics);
+        for Reverse(Ranked(post)) in other.newest {
+            if let Keep::Newest { limit, .. } = keep {
+                self.newest.push(Reverse(Ranked(post)));
+                if self.newest.len() > limit {
+                    self.newest.pop();
+                }
+            }
+        }
+        self
+    }
+}
+
+fn scan(config: &Config, posts_dir: Option<&Path>, keep: Keep) -> Loaded {
     let dir = posts_dir.unwrap_or(&config.posts_dir);
     let mut report = Report::default();
     let files = match find_posts(dir) {
@@ -39,19 +138,26 @@ pub fn load(config: &Config, posts_dir: Option<&Path>) -> Loaded {
             Vec::new()
         }
     };
-    let results: Vec<Result<(Post, Vec<Diagnostic>), Diagnostic>> =
-        files.par_iter().map(|path| load_post(path, &config.site, &config.feeds.id)).collect();
-    let mut posts = Vec::with_capacity(results.len());
-    for r in results {
-        match r {
-            Ok((post, warnings)) => {
-                report.extend(warnings);
-                posts.push(post);
+    let gathered = files
+        .par_iter()
+        .enumerate()
+        .fold(Gathered::default, |mut g, (i, path)| {
+            match load_post(path, &config.site, &config.feeds.id) {
+                Ok((post, warnings)) => {
+                    g.diagnostics.extend(warnings);
+                    g.add(post, i as u32, keep);
+                }
+                Err(d) => g.diagnostics.push(d),
             }
-            Err(d) => report.push(d),
-        }
-    }
-    report.extend(duplicates(&posts));
+            g
+        })
+        .reduce(Gathered::default, |a, b| a.merge(b, keep));
+    report.extend(gathered.diagnostics);
+    report.extend(duplicates(&files, gathered.keys, config));
+    let posts = match keep {
+        Keep::All => gathered.all,
+        Keep::Newest { .. } => gathered.newest.into_iter().map(|Reverse(Ranked(p))| p).collect(),
+    };
     Loaded { archive: Archive::new(config.site.clone(), posts), report }
 }
 
@@ -257,35 +363,49 @@ fn split_error(e: SplitError) -> Diagnostic {
 }
 
 /// Two posts with one slug, URL or feed id would overwrite each other in every reader.
-fn duplicates(posts: &[Post]) -> Vec<Diagnostic> {
+/// Keys are compared by hash first; the rare matches are confirmed by reloading both
+/// posts, so no key strings are held for the whole archive.
+fn duplicates(files: &[PathBuf], mut keys: Vec<(u8, u64, u32)>, config: &Config) -> Vec<Diagnostic> {
+    const WHAT: [(&str, &str); 3] = [
+        ("slug", "give each post its own `slug:`"),
+        ("permalink", "two posts on one day need a permalink with `:slug`, or a `permalink:` in one post"),
+        ("feed id", "give one of the posts its own `id:` in its front matter"),
+    ];
+    keys.sort_unstable();
     let mut out = Vec::new();
-    let mut check = |what: &str, key: fn(&Post) -> &str, help: &str| {
-        let mut seen: HashMap<&str, &Post> = HashMap::new();
-        let mut sorted: Vec<&Post> = posts.iter().collect();
-        sorted.sort_by(|a, b| a.source.cmp(&b.source));
-        for p in sorted {
-            if let Some(first) = seen.get(key(p)) {
-                out.push(
+    let mut reloaded: HashMap<u32, Option<Post>> = HashMap::new();
+    let mut post_at = |i: u32| -> Option<Post> {
+        reloaded
+            .entry(i)
+            .or_insert_with(|| load_post(&files[i as usize], &config.site, &config.feeds.id).ok().map(|(p, _)| p))
+            .clone()
+    };
+    for run in keys.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1).filter(|run| run.len() > 1) {
+        let kind = run[0].0 as usize;
+        let value = |p: &Post| match kind {
+            0 => p.slug.clone(),
+            1 => p.path.clone(),
+            _ => p.id.clone(),
+        };
+        // Files in path order; each later file is reported against the first with the same value.
+        let mut firsts: Vec<(String, PathBuf)> = Vec::new();
+        for &(_, _, i) in run {
+            let Some(p) = post_at(i) else { continue };
+            let v = value(&p);
+            match firsts.iter().find(|(fv, _)| *fv == v) {
+                Some((_, first)) => out.push(
                     Diagnostic::error(
                         "duplicate",
-                        format!("{what} `{}` is also used by `{}`", key(p), first.source.display()),
+                        format!("{} `{v}` is also used by `{}`", WHAT[kind].0, first.display()),
                     )
                     .in_file(&p.source)
                     .at(1, 1)
-                    .help(help.to_string()),
-                );
-            } else {
-                seen.insert(key(p), p);
+                    .help(WHAT[kind].1),
+                ),
+                None => firsts.push((v, p.source.clone())),
             }
         }
-    };
-    check("slug", |p| &p.slug, "give each post its own `slug:`");
-    check(
-        "permalink",
-        |p| &p.path,
-        "two posts on one day need a permalink with `:slug`, or a `permalink:` in one post",
-    );
-    check("feed id", |p| &p.id, "give one of the posts its own `id:` in its front matter");
+    }
     out
 }
 
@@ -390,6 +510,47 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].code, "slug-mismatch");
         assert_eq!(w[0].line, 4);
+    }
+
+    fn config_for(dir: &Path) -> Config {
+        let text = "[site]\ntitle = \"T\"\nbase_url = \"https://lwkd.info\"\nposts = \".\"\npermalink = \"/:year/:year:month:day\"\n";
+        crate::config::parse(text, &dir.join("config.toml")).unwrap()
+    }
+
+    #[test]
+    fn duplicates_are_errors_naming_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "2020-05-10-a.md", "---\ntitle: A\ndate: 2020-05-12\nslug: same\n---\n");
+        write(dir.path(), "2020-05-11-b.md", "---\ntitle: B\ndate: 2020-05-12\nslug: same\n---\n");
+        write(dir.path(), "2020-05-13-c.md", "---\ntitle: C\n---\n");
+        let config = config_for(dir.path());
+        let loaded = load(&config, None);
+        let dups: Vec<_> = loaded.report.diagnostics.iter().filter(|d| d.code == "duplicate").collect();
+        // Same slug, same permalink (same day) and, from the permalink, the same id.
+        assert_eq!(dups.len(), 3, "{dups:#?}");
+        assert!(dups.iter().all(|d| d.file.as_deref() == Some(dir.path().join("2020-05-11-b.md").as_path())));
+        assert!(dups[0].message.contains("2020-05-10-a.md"), "{}", dups[0].message);
+        assert_eq!(loaded.archive.posts.len(), 3);
+    }
+
+    #[test]
+    fn newest_keeps_only_the_newest_published() {
+        let dir = tempfile::tempdir().unwrap();
+        for day in 1..=9 {
+            write(dir.path(), &format!("2020-01-0{day}-p.md"), "---\ntitle: P\n---\n");
+        }
+        write(dir.path(), "2020-01-10-draft.md", "---\ntitle: D\npublished: false\n---\n");
+        write(dir.path(), "2999-01-01-future.md", "---\ntitle: F\n---\n");
+        let config = config_for(dir.path());
+        let sel = Selection { drafts: false, future: false, now: chrono::Utc::now().fixed_offset() };
+        let loaded = load_newest(&config, None, sel, 3);
+        assert!(loaded.report.diagnostics.is_empty(), "{:?}", loaded.report);
+        let days: Vec<_> = loaded.archive.posts.iter().map(|p| p.file_stem.as_str()).collect();
+        assert_eq!(days, ["2020-01-07-p", "2020-01-08-p", "2020-01-09-p"]);
+        let sel = Selection { drafts: true, future: true, ..sel };
+        let loaded = load_newest(&config, None, sel, 2);
+        let days: Vec<_> = loaded.archive.posts.iter().map(|p| p.file_stem.as_str()).collect();
+        assert_eq!(days, ["2020-01-10-draft", "2999-01-01-future"]);
     }
 
     #[test]
