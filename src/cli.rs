@@ -56,6 +56,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Manage the subscriber list (import, export, add, remove, list).
+    Subscribers {
+        #[command(subcommand)]
+        action: crate::subscribers::cli::SubscribersCommand,
+    },
+    /// Unsubscribe someone by their token (from their unsubscribe link) or address.
+    Unsubscribe {
+        /// The token from the unsubscribe URL, or the email address.
+        #[arg(value_name = "TOKEN|EMAIL")]
+        target: String,
+    },
 }
 
 /// Which posts are published in this run.
@@ -91,6 +102,8 @@ pub fn run(cli: Cli) -> ExitCode {
             let report = Report { diagnostics: diags };
             let format = match &cli.command {
                 Command::Check { format, .. } | Command::Build { format, .. } => *format,
+                Command::Subscribers { action } => action.format(),
+                Command::Unsubscribe { .. } => Format::Human,
             };
             print_report(&report, format, cwd.as_deref(), serde_json::json!({}));
             return ExitCode::FAILURE;
@@ -110,6 +123,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build { select, out, format } => {
             run_build(&config, posts, select.selection(), &out, format, cwd.as_deref())
         }
+        Command::Subscribers { action } => crate::subscribers::cli::run(&config, action, cwd.as_deref()),
+        Command::Unsubscribe { target } => crate::subscribers::cli::run_unsubscribe(&config, &target),
     }
 }
 

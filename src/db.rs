@@ -12,6 +12,18 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     // 1: nothing yet; later steps add the ledger and the subscribers.
     "SELECT 1;",
+    // 2: the subscriber list (src/subscribers.rs). `email` matches ignoring ASCII case,
+    // so one person is one row; unsubscribing flips `status` and keeps the row.
+    "CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT,
+        token TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'unsubscribed')),
+        subscribed_at TEXT NOT NULL,
+        unsubscribed_at TEXT
+    );
+    CREATE INDEX subscribers_by_status ON subscribers (status, id);",
 ];
 
 /// Why the database could not be used, worded for the editor.

@@ -19,3 +19,4 @@ pub mod model;
 pub mod output;
 pub mod permalink;
 pub mod render;
+pub mod subscribers;

@@ -1,0 +1,571 @@
+//! The subscriber list, kept in the embedded database next to the send ledger.
+//!
+//! Addresses are validated and normalised on the way in (trimmed, domain lowercased),
+//! so one person is one row whatever the spelling of the import. Unsubscribing keeps
+//! the row and only flips its status: a later import of an old list must never
+//! resubscribe someone who asked to leave. Every subscriber gets a random secret
+//! token for their unsubscribe link; the token, not the address, goes in the URL.
+
+pub mod cli;
+
+use crate::db::{self, DbError};
+use crate::diag::Diagnostic;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Whether a subscriber receives issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Unsubscribed,
+}
+
+impl Status {
+    /// The value stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Unsubscribed => "unsubscribed",
+        }
+    }
+
+    fn from_db(s: &str) -> Status {
+        if s == "unsubscribed" { Status::Unsubscribed } else { Status::Active }
+    }
+}
+
+/// One row of the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscriber {
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    /// The secret in the unsubscribe link. Never printed by `list`.
+    #[serde(skip)]
+    pub token: String,
+    pub status: Status,
+    pub subscribed_at: String,
+    pub unsubscribed_at: Option<String>,
+}
+
+/// What went wrong, worded for the editor.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriberError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("there is no subscriber database at `{}` yet: import a list first with `newsdesk subscribers import FILE.csv` (or check `[subscribers] database` in the config)", .0.display())]
+    NoDatabase(PathBuf),
+    #[error("cannot read `{path}`: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot write the export: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("`{address}` is not a valid email address: {reason}")]
+    BadAddress { address: String, reason: String },
+    #[error("no subscriber has the address or token `{0}`")]
+    NotFound(String),
+    #[error("`{email}` unsubscribed on {when}; pass --resubscribe to add them again (only with their consent)")]
+    WasUnsubscribed { email: String, when: String },
+}
+
+/// The current time as stored in the database: UTC, fixed width, so text order is time order.
+pub fn now_text() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Opens the database for commands that read an existing list: a missing file is an
+/// error naming the path rather than a silently created empty list.
+pub fn open_existing(path: &Path) -> Result<Connection, SubscriberError> {
+    if !path.exists() {
+        return Err(SubscriberError::NoDatabase(path.to_path_buf()));
+    }
+    Ok(db::open(path)?)
+}
+
+/// Validates and normalises one address: trims it, accepts `Name <addr>`, lowercases
+/// the domain (the local part is kept as written; matching ignores ASCII case).
+/// Returns the address and the display name when one was given in angle form.
+pub fn normalise(raw: &str) -> Result<(String, Option<String>), String> {
+    let raw = raw.trim().trim_start_matches('\u{feff}').trim();
+    if raw.is_empty() {
+        return Err("the address is empty".into());
+    }
+    let (addr, name) = match (raw.rfind('<'), raw.ends_with('>')) {
+        (Some(open), true) => {
+            let name = clean_name(raw[..open].trim().trim_matches('"'));
+            (raw[open + 1..raw.len() - 1].trim(), name)
+        }
+        (None, false) => (raw, None),
+        _ => return Err("unbalanced angle brackets".into()),
+    };
+    if addr.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("an address cannot contain spaces".into());
+    }
+    let Some((user, domain)) = addr.rsplit_once('@') else {
+        return Err("there is no `@`".into());
+    };
+    if user.is_empty() {
+        return Err("there is nothing before the `@`".into());
+    }
+    if domain.is_empty() {
+        return Err("there is nothing after the `@`".into());
+    }
+    let domain = domain.to_lowercase();
+    if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        return Err(format!("`{domain}` is not a full domain name (e.g. `example.org`)"));
+    }
+    let address = lettre::Address::new(user, &domain).map_err(|e| match e {
+        lettre::address::AddressError::InvalidUser => format!("`{user}` is not a valid mailbox name"),
+        lettre::address::AddressError::InvalidDomain => format!("`{domain}` is not a valid domain"),
+        other => other.to_string(),
+    })?;
+    Ok((address.to_string(), name))
+}
+
+/// Names end up in a `To:` header: control characters and line breaks become spaces.
+fn clean_name(raw: &str) -> Option<String> {
+    let cleaned: String = raw
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!cleaned.is_empty()).then_some(cleaned)
+}
+
+/// A new random unsubscribe token: 128 bits from the OS, as 32 hex digits.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an import did. `rejected` holds one diagnostic per bad row, with its line.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportOutcome {
+    /// Rows read (not counting the header and blank lines).
+    pub rows: usize,
+    pub added: usize,
+    /// Existing subscribers whose name changed.
+    pub renamed: usize,
+    pub unchanged: usize,
+    /// Rows for people who had unsubscribed: left unsubscribed.
+    pub kept_unsubscribed: usize,
+    /// Rows whose `status` column said `unsubscribed`, applied to the list.
+    pub unsubscribed: usize,
+    #[serde(skip)]
+    pub rejected: Vec<Diagnostic>,
+}
+
+/// Which column holds what, from the header (or the default `email,name[,status]`).
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+    status: Option<usize>,
+}
+
+impl Columns {
+    /// `Some` when `fields` is a header row naming an email column.
+    fn from_header(fields: &[String]) -> Option<Columns> {
+        let find = |names: &[&str]| {
+            fields.iter().position(|f| {
+                let f = f.trim().trim_start_matches('\u{feff}').to_lowercase();
+                names.contains(&f.as_str())
+            })
+        };
+        let email = find(&["email", "e-mail", "email address", "e-mail address", "address", "mail"])?;
+        Some(Columns { email, name: find(&["name", "full name", "display name"]), status: find(&["status"]) })
+    }
+}
+
+/// Imports `path` (CSV, `email,name` with or without a header). Valid rows are
+/// imported in one transaction; bad rows are reported with their line and skipped.
+pub fn import_csv(conn: &mut Connection, path: &Path) -> Result<ImportOutcome, SubscriberError> {
+    let file = std::fs::File::open(path)
+        .map_err(|source| SubscriberError::Read { path: path.display().to_string(), source })?;
+    import_reader(conn, file, path)
+}
+
+/// [`import_csv`] from any reader; `path` names the source in messages.
+pub fn import_reader(conn: &mut Connection, input: impl Read, path: &Path) -> Result<ImportOutcome, SubscriberError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).comment(Some(b'#')).from_reader(input);
+    let mut out = ImportOutcome::default();
+    let mut columns: Option<Columns> = None;
+    let tx = conn.transaction()?;
+    let now = now_text();
+    {
+        let mut find = tx.prepare("SELECT id, name, status FROM subscribers WHERE email = ?1")?;
+        let mut insert = tx.prepare(
+            "INSERT INTO subscribers (email, name, token, status, subscribed_at, unsubscribed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?4 = 'unsubscribed' THEN ?5 END)",
+        )?;
+        let mut rename = tx.prepare("UPDATE subscribers SET name = ?2 WHERE id = ?1")?;
+        let mut unsub =
+            tx.prepare("UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1")?;
+        let mut record = csv::ByteRecord::new();
+        loop {
+            let line = reader.position().line();
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map_or(line, |p| p.line());
+                    out.rejected.push(row_problem(
+                        path,
+                        line,
+                        "unreadable-row",
+                        format!("cannot read this row: {e}"),
+                        None,
+                    ));
+                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                        return Err(SubscriberError::Read {
+                            path: path.display().to_string(),
+                            source: std::io::Error::other(e.to_string()),
+                        });
+                    }
+                    continue;
+                }
+            }
+            let line = record.position().map_or(line, |p| p.line());
+            let fields: Vec<String> = match record.iter().map(|f| std::str::from_utf8(f).map(str::to_string)).collect()
+            {
+                Ok(f) => f,
+                Err(_) => {
+                    out.rejected.push(row_problem(
+                        path,
+                        line,
+                        "bad-encoding",
+                        "this row is not valid UTF-8".into(),
+                        Some("save the file as UTF-8 (in a spreadsheet: \"CSV UTF-8\")"),
+                    ));
+                    continue;
+                }
+            };
+            if fields.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            if columns.is_none() {
+                if let Some(c) = Columns::from_header(&fields) {
+                    columns = Some(c);
+                    continue;
+                }
+                columns = Some(Columns { email: 0, name: Some(1), status: Some(2) });
+            }
+            let cols = columns.as_ref().expect("set above");
+            out.rows += 1;
+            let raw_email = fields.get(cols.email).map(String::as_str).unwrap_or("");
+            let (email, angle_name) = match normalise(raw_email) {
+                Ok(v) => v,
+                Err(reason) => {
+                    let shown = raw_email.trim();
+                    let message = if shown.is_empty() {
+                        "this row has no email address".to_string()
+                    } else {
+                        format!("`{shown}` is not a valid email address: {reason}")
+                    };
+                    out.rejected.push(row_problem(
+                        path,
+                        line,
+                        "bad-address",
+                        message,
+                        Some("fix or delete the row and import again (rows already imported are not duplicated)"),
+                    ));
+                    continue;
+                }
+            };
+            let name = cols.name.and_then(|i| fields.get(i)).and_then(|n| clean_name(n)).or(angle_name);
+            let status = match cols.status.and_then(|i| fields.get(i)).map(|s| s.trim().to_lowercase()).as_deref() {
+                None | Some("") | Some("active") | Some("subscribed") => Status::Active,
+                Some("unsubscribed") => Status::Unsubscribed,
+                Some(other) => {
+                    out.rejected.push(row_problem(
+                        path,
+                        line,
+                        "bad-status",
+                        format!("unknown status `{other}`"),
+                        Some("use `active`, `unsubscribed` or leave the column empty"),
+                    ));
+                    continue;
+                }
+            };
+            let existing: Option<(i64, Option<String>, String)> =
+                find.query_row([&email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+            match existing {
+                None => {
+                    insert.execute(params![email, name, new_token(), status.as_str(), now])?;
+                    out.added += 1;
+                }
+                Some((id, old_name, old_status)) => {
+                    let was_unsubscribed = Status::from_db(&old_status) == Status::Unsubscribed;
+                    let mut changed = false;
+                    if name.is_some() && name != old_name {
+                        rename.execute(params![id, name])?;
+                        out.renamed += 1;
+                        changed = true;
+                    }
+                    if status == Status::Unsubscribed && !was_unsubscribed {
+                        unsub.execute(params![id, now])?;
+                        out.unsubscribed += 1;
+                    } else if was_unsubscribed && status == Status::Active {
+                        out.kept_unsubscribed += 1;
+                    } else if !changed {
+                        out.unchanged += 1;
+                    }
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+fn row_problem(path: &Path, line: u64, code: &'static str, message: String, help: Option<&str>) -> Diagnostic {
+    let d = Diagnostic::error(code, message).in_file(path).at(line as usize, 0);
+    match help {
+        Some(h) => d.help(h),
+        None => d,
+    }
+}
+
+/// What `add` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddOutcome {
+    Added,
+    /// Already on the list; the name was updated if one was given.
+    AlreadySubscribed,
+    Resubscribed,
+}
+
+/// Adds one subscriber. Someone who unsubscribed is only added back with `resubscribe`.
+pub fn add(
+    conn: &Connection,
+    raw_email: &str,
+    name: Option<&str>,
+    resubscribe: bool,
+) -> Result<(String, AddOutcome), SubscriberError> {
+    let (email, angle_name) = normalise(raw_email)
+        .map_err(|reason| SubscriberError::BadAddress { address: raw_email.trim().to_string(), reason })?;
+    let name = name.and_then(clean_name).or(angle_name);
+    let existing = find(conn, &email)?;
+    let now = now_text();
+    let outcome = match existing {
+        None => {
+            conn.execute(
+                "INSERT INTO subscribers (email, name, token, status, subscribed_at) VALUES (?1, ?2, ?3, 'active', ?4)",
+                params![email, name, new_token(), now],
+            )?;
+            AddOutcome::Added
+        }
+        Some(s) => {
+            if name.is_some() && name != s.name {
+                conn.execute("UPDATE subscribers SET name = ?2 WHERE id = ?1", params![s.id, name])?;
+            }
+            match s.status {
+                Status::Active => AddOutcome::AlreadySubscribed,
+                Status::Unsubscribed if resubscribe => {
+                    conn.execute(
+                        "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, subscribed_at = ?2 WHERE id = ?1",
+                        params![s.id, now],
+                    )?;
+                    AddOutcome::Resubscribed
+                }
+                Status::Unsubscribed => {
+                    return Err(SubscriberError::WasUnsubscribed {
+                        email: s.email,
+                        when: s.unsubscribed_at.unwrap_or_else(|| "an unknown date".into()),
+                    });
+                }
+            }
+        }
+    };
+    Ok((email, outcome))
+}
+
+/// Erases a subscriber and their delivery history (for "forget me" requests).
+/// Use [`unsubscribe`] to stop mail while remembering not to re-add them.
+pub fn remove(conn: &Connection, raw_email: &str) -> Result<String, SubscriberError> {
+    let email = normalise(raw_email).map(|(e, _)| e).unwrap_or_else(|_| raw_email.trim().to_string());
+    let n = conn.execute("DELETE FROM subscribers WHERE email = ?1", [&email])?;
+    if n == 0 {
+        return Err(SubscriberError::NotFound(raw_email.trim().to_string()));
+    }
+    Ok(email)
+}
+
+/// Marks a subscriber unsubscribed, found by token or (when it contains `@`) address.
+/// Returns the subscriber as it was before, so callers can tell "already unsubscribed".
+pub fn unsubscribe(conn: &Connection, token_or_email: &str) -> Result<Subscriber, SubscriberError> {
+    let key = token_or_email.trim();
+    let found = if key.contains('@') {
+        let email = normalise(key).map(|(e, _)| e).unwrap_or_else(|_| key.to_string());
+        find(conn, &email)?
+    } else {
+        query_one(conn, "WHERE token = ?1", key)?
+    };
+    let s = found.ok_or_else(|| SubscriberError::NotFound(key.to_string()))?;
+    if s.status == Status::Active {
+        conn.execute(
+            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1",
+            params![s.id, now_text()],
+        )?;
+    }
+    Ok(s)
+}
+
+/// The subscriber with this (normalised) address, if any.
+pub fn find(conn: &Connection, email: &str) -> Result<Option<Subscriber>, SubscriberError> {
+    query_one(conn, "WHERE email = ?1", email)
+}
+
+const COLUMNS: &str = "id, email, name, token, status, subscribed_at, unsubscribed_at";
+
+fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Subscriber> {
+    Ok(Subscriber {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        token: r.get(3)?,
+        status: Status::from_db(&r.get::<_, String>(4)?),
+        subscribed_at: r.get(5)?,
+        unsubscribed_at: r.get(6)?,
+    })
+}
+
+fn query_one(conn: &Connection, filter: &str, value: &str) -> Result<Option<Subscriber>, SubscriberError> {
+    let sql = format!("SELECT {COLUMNS} FROM subscribers {filter}");
+    Ok(conn.query_row(&sql, [value], from_row).optional()?)
+}
+
+/// Calls `f` for each subscriber in id order, one row at a time (the list is never
+/// held in memory). With `all`, unsubscribed people are included.
+pub fn for_each(
+    conn: &Connection,
+    all: bool,
+    mut f: impl FnMut(&Subscriber) -> Result<(), SubscriberError>,
+) -> Result<(), SubscriberError> {
+    let filter = if all { "" } else { "WHERE status = 'active'" };
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM subscribers {filter} ORDER BY id"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        f(&from_row(row)?)?;
+    }
+    Ok(())
+}
+
+/// Writes the list as CSV (`email,name,status,subscribed_at,unsubscribed_at`), which
+/// `import` reads back. Tokens are secrets and are not exported.
+pub fn export_csv(conn: &Connection, all: bool, out: impl Write) -> Result<usize, SubscriberError> {
+    let mut w = csv::Writer::from_writer(out);
+    let csv_err = |e: csv::Error| SubscriberError::Write(std::io::Error::other(e.to_string()));
+    w.write_record(["email", "name", "status", "subscribed_at", "unsubscribed_at"]).map_err(csv_err)?;
+    let mut n = 0;
+    for_each(conn, all, |s| {
+        n += 1;
+        w.write_record([
+            s.email.as_str(),
+            s.name.as_deref().unwrap_or(""),
+            s.status.as_str(),
+            s.subscribed_at.as_str(),
+            s.unsubscribed_at.as_deref().unwrap_or(""),
+        ])
+        .map_err(csv_err)
+    })?;
+    w.flush()?;
+    Ok(n)
+}
+
+/// Counts of the list, for `subscribers list` and `status`.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Counts {
+    pub active: i64,
+    pub unsubscribed: i64,
+}
+
+/// How many subscribers are active and unsubscribed.
+pub fn counts(conn: &Connection) -> Result<Counts, SubscriberError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(status = 'unsubscribed'), 0) FROM subscribers",
+        [],
+        |r| Ok(Counts { active: r.get(0)?, unsubscribed: r.get(1)? }),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = db::open(&dir.path().join("n.db")).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn normalise_trims_and_lowercases_the_domain_only() {
+        assert_eq!(normalise("  Ada@Example.ORG ").unwrap(), ("Ada@example.org".into(), None));
+        assert_eq!(
+            normalise("\"Ada Lovelace\" <ada@Example.org>").unwrap(),
+            ("ada@example.org".into(), Some("Ada Lovelace".into()))
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a da@example.org",
+            "ada@example..org",
+            "a\"b@example.org",
+            "<ada@x.org",
+        ] {
+            assert!(normalise(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn tokens_are_random_and_url_safe() {
+        let a = new_token();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, new_token());
+    }
+
+    #[test]
+    fn names_cannot_smuggle_header_lines() {
+        assert_eq!(clean_name(" Ada\r\nBcc: x@evil.org "), Some("Ada Bcc: x@evil.org".into()));
+        assert_eq!(clean_name(" \t "), None);
+    }
+
+    #[test]
+    fn import_reports_bad_rows_by_line_and_keeps_the_good_ones() {
+        let (_d, mut conn) = db();
+        let csv =
+            "email,name\nada@example.org,Ada\nnot-an-address,Bob\n\n\"carol@example.org\",\"Carol, C.\"\n,Nobody\n";
+        let out = import_reader(&mut conn, csv.as_bytes(), Path::new("list.csv")).unwrap();
+        assert_eq!(out.added, 2);
+        let lines: Vec<usize> = out.rejected.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [3, 6]);
+        assert!(out.rejected[0].message.contains("not-an-address"), "{}", out.rejected[0].message);
+        let carol = find(&conn, "carol@example.org").unwrap().unwrap();
+        assert_eq!(carol.name.as_deref(), Some("Carol, C."));
+    }
+
+    #[test]
+    fn unsubscribe_survives_reimport() {
+        let (_d, mut conn) = db();
+        let csv = "ada@example.org,Ada\nbob@example.org\n";
+        import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
+        let ada = find(&conn, "ada@example.org").unwrap().unwrap();
+        let before = unsubscribe(&conn, &ada.token).unwrap();
+        assert_eq!(before.status, Status::Active);
+        let again = import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
+        assert_eq!((again.added, again.kept_unsubscribed, again.unchanged), (0, 1, 1));
+        assert_eq!(find(&conn, "ada@example.org").unwrap().unwrap().status, Status::Unsubscribed);
+        assert!(matches!(add(&conn, "ada@example.org", None, false), Err(SubscriberError::WasUnsubscribed { .. })));
+        assert_eq!(add(&conn, "ADA@EXAMPLE.ORG", None, true).unwrap().1, AddOutcome::Resubscribed);
+    }
+}

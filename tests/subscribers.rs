@@ -1,0 +1,252 @@
+//! `newsdesk subscribers ...` and `newsdesk unsubscribe`, run as the real binary on a
+//! site in a temporary folder, with the database read back through SQLite.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CONFIG: &str = r#"[site]
+title = "LWKD"
+base_url = "https://lwkd.info"
+
+[subscribers]
+database = "state/list.db"
+unsubscribe_url = "https://lwkd.example.org/unsubscribe/{token}"
+"#;
+
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Site {
+    fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), CONFIG).unwrap();
+        std::fs::create_dir(dir.path().join("posts")).unwrap();
+        Site { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_newsdesk")).current_dir(self.dir.path()).args(args).output().unwrap();
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path("state/list.db")).unwrap()
+    }
+
+    /// `(email, name, status)` of every row, in id order.
+    fn rows(&self) -> Vec<(String, Option<String>, String)> {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT email, name, status FROM subscribers ORDER BY id").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    fn token(&self, email: &str) -> String {
+        self.db().query_row("SELECT token FROM subscribers WHERE email = ?1", [email], |r| r.get(0)).unwrap()
+    }
+}
+
+fn row(e: &str, n: Option<&str>, s: &str) -> (String, Option<String>, String) {
+    (e.to_string(), n.map(str::to_string), s.to_string())
+}
+
+#[test]
+fn import_reports_each_bad_row_with_its_line_and_imports_the_rest() {
+    let site = Site::new();
+    site.write(
+        "list.csv",
+        "email,name\n\
+         ada@example.org,Ada Lovelace\n\
+         grace@EXAMPLE.org ,Grace Hopper\n\
+         not an address,Bob\n\
+         \n\
+         \"Linus <linus@example.net>\",\n\
+         ,Nameless\n\
+         barbara@example,Barbara\n\
+         \"ken@example.com\",\"Thompson, Ken\"\n",
+    );
+    let run = site.run(&["subscribers", "import", "list.csv"]);
+    run.expect(1);
+    // Compiler-style positions: file:line, for each rejected row only.
+    assert!(run.stderr.contains("list.csv:4: error: `not an address` is not a valid email address"), "{}", run.stderr);
+    assert!(run.stderr.contains("list.csv:7: error: this row has no email address"), "{}", run.stderr);
+    assert!(run.stderr.contains("list.csv:8: error: `barbara@example` is not a valid email address"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches(": error:").count(), 3, "{}", run.stderr);
+    assert!(run.stderr.contains("4 added"), "{}", run.stderr);
+    assert!(run.stderr.contains("3 rows were rejected"), "{}", run.stderr);
+    assert_eq!(
+        site.rows(),
+        [
+            row("ada@example.org", Some("Ada Lovelace"), "active"),
+            row("grace@example.org", Some("Grace Hopper"), "active"),
+            row("linus@example.net", Some("Linus"), "active"),
+            row("ken@example.com", Some("Thompson, Ken"), "active"),
+        ]
+    );
+    // Every subscriber has a distinct secret token.
+    let tokens: std::collections::HashSet<String> =
+        ["ada@example.org", "grace@example.org", "linus@example.net", "ken@example.com"]
+            .iter()
+            .map(|e| site.token(e))
+            .collect();
+    assert_eq!(tokens.len(), 4);
+    assert!(tokens.iter().all(|t| t.len() == 32));
+}
+
+#[test]
+fn reimport_is_idempotent_and_never_resubscribes() {
+    let site = Site::new();
+    site.write("list.csv", "ada@example.org,Ada\ngrace@example.org,Grace\n");
+    site.run(&["subscribers", "import", "list.csv"]).expect(0);
+    let ada_token = site.token("ada@example.org");
+    let before = site.rows();
+
+    let again = site.run(&["subscribers", "import", "list.csv", "--format", "json"]);
+    again.expect(0);
+    let json: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(json["added"], 0);
+    assert_eq!(json["unchanged"], 2);
+    assert_eq!(site.rows(), before);
+    assert_eq!(site.token("ada@example.org"), ada_token, "a re-import must not change tokens");
+
+    // Unsubscribe by token (what the link carries), then by address.
+    let r = site.run(&["unsubscribe", &ada_token]);
+    r.expect(0);
+    assert!(r.stderr.contains("unsubscribed ada@example.org"), "{}", r.stderr);
+    site.run(&["unsubscribe", "Grace@Example.org"]).expect(0);
+    site.run(&["unsubscribe", "grace@example.org"]).expect(0).stderr.contains("already unsubscribed");
+
+    // The same old list imported again: they stay unsubscribed, and are still there.
+    let r = site.run(&["subscribers", "import", "list.csv"]);
+    r.expect(0);
+    assert!(r.stderr.contains("2 kept unsubscribed"), "{}", r.stderr);
+    assert_eq!(
+        site.rows(),
+        [row("ada@example.org", Some("Ada"), "unsubscribed"), row("grace@example.org", Some("Grace"), "unsubscribed")]
+    );
+    // `add` refuses too, unless told they consented.
+    let r = site.run(&["subscribers", "add", "ada@example.org"]);
+    r.expect(1);
+    assert!(r.stderr.contains("--resubscribe"), "{}", r.stderr);
+    site.run(&["subscribers", "add", "ada@example.org", "--resubscribe"]).expect(0);
+    assert_eq!(site.rows()[0].2, "active");
+
+    let r = site.run(&["unsubscribe", "0123456789abcdef0123456789abcdef"]);
+    r.expect(1);
+    assert!(r.stderr.contains("no subscriber has the address or token"), "{}", r.stderr);
+}
+
+#[test]
+fn export_round_trips_through_import_including_unsubscribes() {
+    let site = Site::new();
+    site.write("list.csv", "email,name\nada@example.org,\"Lovelace, Ada\"\ngrace@example.org,\nken@example.com,Ken\n");
+    site.run(&["subscribers", "import", "list.csv"]).expect(0);
+    site.run(&["unsubscribe", "ken@example.com"]).expect(0);
+
+    let active = site.run(&["subscribers", "export"]);
+    active.expect(0);
+    assert_eq!(active.stdout.lines().count(), 3, "header + 2 active:\n{}", active.stdout);
+    assert!(!active.stdout.contains(&site.token("ada@example.org")), "tokens are secrets");
+
+    site.run(&["subscribers", "export", "--all", "-o", "all.csv"]).expect(0);
+    let other = Site::new();
+    std::fs::copy(site.path("all.csv"), other.path("all.csv")).unwrap();
+    other.run(&["subscribers", "import", "all.csv"]).expect(0);
+    assert_eq!(other.rows(), site.rows());
+
+    let list = site.run(&["subscribers", "list", "--format", "json"]);
+    list.expect(0);
+    let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let emails: Vec<&str> = json.as_array().unwrap().iter().map(|s| s["email"].as_str().unwrap()).collect();
+    assert_eq!(emails, ["ada@example.org", "grace@example.org"]);
+    assert!(json[0].get("token").is_none());
+}
+
+#[test]
+fn add_validates_and_remove_erases() {
+    let site = Site::new();
+    let r = site.run(&["subscribers", "add", "ada@@example.org"]);
+    r.expect(1);
+    assert!(r.stderr.contains("is not a valid email address"), "{}", r.stderr);
+    site.run(&["subscribers", "add", " Ada@Example.ORG", "--name", "Ada"]).expect(0);
+    let r = site.run(&["subscribers", "add", "ada@example.org"]);
+    r.expect(0);
+    assert!(r.stderr.contains("already subscribed"), "{}", r.stderr);
+    assert_eq!(site.rows(), [row("Ada@example.org", Some("Ada"), "active")]);
+    site.run(&["subscribers", "remove", "ada@example.org"]).expect(0);
+    assert!(site.rows().is_empty());
+    site.run(&["subscribers", "remove", "ada@example.org"]).expect(1);
+}
+
+#[test]
+fn a_missing_database_is_named_and_not_created_by_reading_commands() {
+    let site = Site::new();
+    for args in [&["subscribers", "list"][..], &["subscribers", "export"], &["unsubscribe", "x@example.org"]] {
+        let r = site.run(args);
+        r.expect(1);
+        assert!(r.stderr.contains("no subscriber database at"), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("state/list.db"), "{}", r.stderr);
+    }
+    assert!(!site.path("state/list.db").exists());
+}
+
+#[test]
+fn a_corrupt_database_is_a_clear_error_and_is_left_untouched() {
+    let site = Site::new();
+    std::fs::create_dir(site.path("state")).unwrap();
+    let garbage = b"PK\x03\x04 this is a zip file, not a database, and it is long enough".repeat(40);
+    std::fs::write(site.path("state/list.db"), &garbage).unwrap();
+    site.write("list.csv", "ada@example.org\n");
+    for args in [&["subscribers", "list"][..], &["subscribers", "import", "list.csv"]] {
+        let r = site.run(args);
+        r.expect(1);
+        assert!(r.stderr.contains("is not a newsdesk database"), "{}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+    assert_eq!(std::fs::read(site.path("state/list.db")).unwrap(), garbage);
+}
+
+#[test]
+fn bad_bytes_and_broken_quotes_are_reported_per_row() {
+    let site = Site::new();
+    let mut bytes = b"ada@example.org,Ada\n".to_vec();
+    bytes.extend_from_slice(b"bob@example.org,B\xffb\n");
+    bytes.extend_from_slice(b"carol@example.org,Carol,active\n");
+    bytes.extend_from_slice(b"dan@example.org,Dan,maybe\n");
+    std::fs::write(site.path("list.csv"), &bytes).unwrap();
+    let r = site.run(&["subscribers", "import", "list.csv"]);
+    r.expect(1);
+    assert!(r.stderr.contains("list.csv:2: error: this row is not valid UTF-8"), "{}", r.stderr);
+    assert!(r.stderr.contains("list.csv:4: error: unknown status `maybe`"), "{}", r.stderr);
+    let emails: Vec<String> = site.rows().into_iter().map(|r| r.0).collect();
+    assert_eq!(emails, ["ada@example.org", "carol@example.org"]);
+    assert!(Path::new(&site.path("state/list.db")).exists());
+}
