@@ -24,6 +24,21 @@ const MIGRATIONS: &[&str] = &[
         unsubscribed_at TEXT
     );
     CREATE INDEX subscribers_by_status ON subscribers (status, id);",
+    // 3: the ledger of digests sent to a list address (src/ledger.rs). A row is written
+    // as `sending` before the message goes out and becomes `sent` only once the server
+    // accepted it, so a crash in between is visible instead of silently re-sending.
+    "CREATE TABLE list_sends (
+        id INTEGER PRIMARY KEY,
+        issue_id TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+        server_reply TEXT,
+        started_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX list_sends_by_issue ON list_sends (issue_id, destination, id);",
 ];
 
 /// Why the database could not be used, worded for the editor.

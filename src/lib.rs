@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod diag;
 pub mod feeds;
+pub mod ledger;
 pub mod load;
 pub mod model;
 pub mod output;
