@@ -1,7 +1,7 @@
 //! Markdown → HTML, run after loading and only for the posts an output needs.
 //!
 //! One pass over pulldown-cmark's events does everything a body needs: heading ids
-//! (kramdown's rule, so anchors published by Jekyll keep working), the table of
+//! (Jekyll's kramdown GFM rule, so anchors published by Jekyll keep working), the table of
 //! contents, absolute links and images (feeds and mail have no base URL), the summary,
 //! and the link checks that `check` reports with file and line.
 
@@ -101,11 +101,12 @@ fn transform<'m>(
             Event::End(TagEnd::Heading(level)) => {
                 if let Some(start) = heading_start.take() {
                     let text = plain_text(out[start + 1..].iter().map(|(e, _)| e));
+                    let id_source = id_text(out[start + 1..].iter().map(|(e, _)| e));
                     if let Event::Start(Tag::Heading { id, .. }) = &mut out[start].0 {
                         let chosen = match id {
                             Some(given) => given.to_string(),
                             None => {
-                                let generated = unique_id(&kramdown_id(&text), &mut used_ids);
+                                let generated = unique_id(&kramdown_id(&id_source), &mut used_ids);
                                 *id = Some(CowStr::from(generated.clone()));
                                 generated
                             }
@@ -177,14 +178,37 @@ pub fn plain_text<'e>(events: impl Iterator<Item = &'e Event<'e>>) -> String {
     s.trim().to_string()
 }
 
-/// kramdown's auto id (what Jekyll published): drop leading non-letters, keep ASCII
-/// letters, digits, spaces and dashes, spaces to dashes, lowercase.
+/// A heading's text as kramdown sees it when making the id: not trimmed (`[ #1: x ]`
+/// keeps its spaces), and `--`/`---` outside code are typographic dashes, which the id
+/// rule drops.
+fn id_text<'e>(events: impl Iterator<Item = &'e Event<'e>>) -> String {
+    let dashes = |t: &str| t.replace("---", "\u{2014}").replace("--", "\u{2013}");
+    let (mut s, mut run) = (String::new(), String::new());
+    for e in events {
+        match e {
+            Event::Text(t) => run.push_str(t),
+            Event::Code(t) => {
+                s.push_str(&dashes(&std::mem::take(&mut run)));
+                s.push_str(t);
+            }
+            Event::SoftBreak | Event::HardBreak => run.push(' '),
+            _ => {}
+        }
+    }
+    s.push_str(&dashes(&run));
+    s
+}
+
+/// The auto id Jekyll published: Jekyll runs kramdown with `input: GFM` by default (and
+/// GitHub Pages always), whose rule (kramdown-parser-gfm's `generate_gfm_header_id`) is:
+/// lowercase, drop everything but word characters, `-`, spaces and tabs, then spaces and
+/// tabs to dashes. Leading digits stay (`### #87746: Fix` gets `87746-fix`).
 pub fn kramdown_id(text: &str) -> String {
-    let start = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
-    let id: String = text[start..]
+    let id: String = text
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == ' ' || *c == '-')
-        .map(|c| if c == ' ' { '-' } else { c.to_ascii_lowercase() })
+        .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' ' | '\t'))
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == ' ' || c == '\t' { '-' } else { c })
         .collect();
     if id.is_empty() { "section".to_string() } else { id }
 }
@@ -410,20 +434,43 @@ mod tests {
             "## Developer News\n\n### [#87746: Support compiling Kubelet w/o docker/docker](https://x.org)\n\n## Developer News\n\n## Custom {#mine}\n",
         );
         assert!(r.html.contains(r#"<h2 id="developer-news">"#), "{}", r.html);
-        assert!(r.html.contains(r#"<h3 id="support-compiling-kubelet-wo-dockerdocker">"#), "{}", r.html);
+        assert!(r.html.contains(r#"<h3 id="87746-support-compiling-kubelet-wo-dockerdocker">"#), "{}", r.html);
         assert!(r.html.contains(r#"<h2 id="developer-news-1">"#), "{}", r.html);
         let ids: Vec<_> = r.toc.iter().map(|t| (t.level, t.id.as_str())).collect();
         assert_eq!(
             ids,
             [
                 (2, "developer-news"),
-                (3, "support-compiling-kubelet-wo-dockerdocker"),
+                (3, "87746-support-compiling-kubelet-wo-dockerdocker"),
                 (2, "developer-news-1"),
                 (2, "mine")
             ]
         );
         assert_eq!(r.toc[0].text, "Developer News");
         assert_eq!(r.toc[0].url, "https://lwkd.info/2020/20200512#developer-news");
+    }
+
+    #[test]
+    fn heading_ids_match_what_jekyll_published() {
+        // Each expected id is what Jekyll 4.3 (kramdown, `input: GFM`) gave the heading;
+        // the first three are headings of LWKD issues.
+        let cases = [
+            (
+                "### [ #122589: promote contextual logging to beta, enabled by default](https://x.org)",
+                "-122589-promote-contextual-logging-to-beta-enabled-by-default",
+            ),
+            (
+                "### [#99556: kubectl: support --subresource flag](https://x.org)",
+                "99556-kubectl-support-subresource-flag",
+            ),
+            ("## Subprojects_and_Dependency_Updates", "subprojects_and_dependency_updates"),
+            ("### `--dry-run` and -- x --- y", "--dry-run-and--x--y"),
+            ("## Über Straße 日本", "über-straße-日本"),
+        ];
+        for (markdown, id) in cases {
+            let r = render_str(markdown);
+            assert_eq!(r.toc[0].id, id, "{markdown}");
+        }
     }
 
     #[test]
