@@ -1,0 +1,234 @@
+//! `newsdesk check`, and what `build` does with broken posts and configs: every problem
+//! named with file, line and a `help:`, and nothing written.
+
+mod common;
+
+use common::{LWKD_CONFIG, Site, seed_post, snapshot};
+
+// ---------------------------------------------------------------------------------------
+// check on the seed issue
+
+/// Line 48 of the seed issue: the link target starts in column 72.
+const SEED_LINE_48: &str =
+    "* `cloud.google.com/network-tier` annotation is [available by default](cloud.google.com/network-tier)";
+
+fn seed_site() -> Site {
+    let site = Site::new(LWKD_CONFIG);
+    site.post("2020-05-10-update.md", &seed_post());
+    site
+}
+
+#[test]
+fn seed_line_48_is_the_schemeless_link() {
+    // Guards the positions below against an edit of the committed post.
+    let seed = seed_post();
+    let line = seed.lines().nth(47).unwrap();
+    assert_eq!(line, SEED_LINE_48);
+    assert_eq!(line.find("](").unwrap() + 3, 72);
+}
+
+#[test]
+fn check_warns_about_the_schemeless_link_and_passes() {
+    let site = seed_site();
+    let run = site.run(&["check"]);
+    run.expect_code(0);
+    let e = &run.stderr;
+    assert!(
+        e.contains(
+            "posts/2020-05-10-update.md:48:72: warning: link `cloud.google.com/network-tier` looks like a web address but has no scheme"
+        ),
+        "{e}"
+    );
+    assert!(e.contains(&format!("48 | {SEED_LINE_48}")), "{e}");
+    // The underline sits under the link target: 71 columns in, 29 characters long.
+    assert!(e.contains(&format!("   | {}{}\n", " ".repeat(71), "^".repeat(29))), "{e}");
+    assert!(e.contains("= help: write `https://cloud.google.com/network-tier`"), "{e}");
+    assert!(e.contains("1 warning found"), "{e}");
+    assert_eq!(e.matches("warning:").count(), 1, "{e}");
+}
+
+#[test]
+fn strict_check_fails_on_warnings() {
+    let site = seed_site();
+    let run = site.run(&["check", "--strict"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("posts/2020-05-10-update.md:48:72: warning:"), "{}", run.stderr);
+}
+
+#[test]
+fn check_as_json() {
+    let site = seed_site();
+    let run = site.run(&["check", "--format", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["errors"], 0);
+    assert_eq!(report["warnings"], 1);
+    let diags = report["diagnostics"].as_array().unwrap();
+    assert_eq!(diags.len(), 1);
+    let d = &diags[0];
+    assert_eq!(d["file"], "posts/2020-05-10-update.md");
+    assert_eq!(d["line"], 48);
+    assert_eq!(d["column"], 72);
+    assert_eq!(d["severity"], "warning");
+    assert_eq!(d["code"], "schemeless-link");
+    assert!(d["message"].as_str().unwrap().contains("`cloud.google.com/network-tier`"), "{d}");
+    assert!(d["help"].as_str().unwrap().contains("https://cloud.google.com/network-tier"), "{d}");
+
+    let run = site.run(&["check", "--format", "json", "--strict"]);
+    run.expect_code(1);
+    assert_eq!(run.json()["ok"], false);
+}
+
+#[test]
+fn check_warns_about_future_posts_unless_asked_to_publish_them() {
+    let site = seed_site();
+    site.post("2999-01-01-later.md", "---\ntitle: Later\ndate: 2999-01-01 10:00:00 -0000\n---\n\nBody.\n");
+    let run = site.run(&["check", "--format", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    let future: Vec<_> =
+        report["diagnostics"].as_array().unwrap().iter().filter(|d| d["code"] == "future-date").collect();
+    assert_eq!(future.len(), 1, "{report}");
+    assert_eq!(future[0]["file"], "posts/2999-01-01-later.md");
+    assert_eq!(future[0]["line"], 3);
+
+    let report = site.run(&["check", "--format", "json", "--future"]).json();
+    assert!(!report["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == "future-date"), "{report}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Broken posts: reported with file, line and help; nothing written
+
+/// A site with the seed issue, already built once into `_site`.
+fn built_site() -> (Site, Vec<(String, Vec<u8>)>) {
+    let site = seed_site();
+    site.build("_site", &[]);
+    let before = snapshot(&site.path("_site"));
+    assert_eq!(before.len(), 3);
+    (site, before)
+}
+
+/// Builds, expecting failure and the previous feeds untouched; returns stderr.
+fn failed_build(site: &Site, before: &[(String, Vec<u8>)]) -> String {
+    let run = site.run(&["build", "--out", "_site"]);
+    run.expect_code(1);
+    // Byte-identical, and no temporary file left beside them.
+    assert_eq!(snapshot(&site.path("_site")), before, "a refused build changed the output folder");
+    assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+    run.stderr
+}
+
+#[test]
+fn impossible_date_stops_the_build() {
+    let (site, before) = built_site();
+    site.post(
+        "2021-02-28-update.md",
+        "---\ntitle: Week Ending February 28, 2021\ndate: 2021-02-30 10:00:00 -0000\n---\n\nBody.\n",
+    );
+    let e = failed_build(&site, &before);
+    assert!(e.contains("posts/2021-02-28-update.md:3:7: error: `2021-02-30` is not a day in the calendar"), "{e}");
+    assert!(e.contains("3 | date: 2021-02-30 10:00:00 -0000"), "{e}");
+    // Ruby rolls 30 February 2021 over into 2 March.
+    assert!(e.contains("= help: Jekyll read this as 2021-03-02 10:00:00 +0000"), "{e}");
+}
+
+#[test]
+fn invalid_yaml_stops_the_build() {
+    let (site, before) = built_site();
+    site.post("2021-03-07-update.md", "---\ntitle: Week Ending: March 7, 2021\ndate: 2021-03-09\n---\n\nBody.\n");
+    let e = failed_build(&site, &before);
+    assert!(e.contains("posts/2021-03-07-update.md:2:"), "{e}");
+    assert!(e.contains("error: front matter is not valid YAML"), "{e}");
+    assert!(e.contains("= help: a value containing `: ` must be quoted"), "{e}");
+}
+
+#[test]
+fn missing_front_matter_stops_the_build() {
+    let (site, before) = built_site();
+    site.post("2021-03-14-update.md", "# Week Ending March 14, 2021\n\nBody.\n");
+    let e = failed_build(&site, &before);
+    assert!(e.contains("posts/2021-03-14-update.md:1:1: error: this post has no front matter"), "{e}");
+    assert!(e.contains("= help: start the file with a `---` line"), "{e}");
+}
+
+#[test]
+fn one_bad_post_does_not_hide_another() {
+    let (site, before) = built_site();
+    site.post("2021-02-28-update.md", "---\ntitle: A\ndate: 2021-02-30\n---\n");
+    site.post("2021-03-14-update.md", "no front matter\n");
+    let e = failed_build(&site, &before);
+    assert!(e.contains("posts/2021-02-28-update.md:3:7: error:"), "{e}");
+    assert!(e.contains("posts/2021-03-14-update.md:1:1: error:"), "{e}");
+    assert_eq!(e.matches("= help:").count(), 2, "{e}");
+    assert!(e.contains("2 errors"), "{e}");
+
+    // The same, for scripts.
+    let run = site.run(&["build", "--out", "_site", "--format", "json"]);
+    run.expect_code(1);
+    let report = run.json();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["written"], serde_json::json!([]));
+    let errors: Vec<_> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| (d["file"].as_str().unwrap(), d["line"].as_u64().unwrap(), d["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        errors,
+        [("posts/2021-02-28-update.md", 3, "bad-date"), ("posts/2021-03-14-update.md", 1, "no-front-matter")]
+    );
+    assert_eq!(snapshot(&site.path("_site")), before);
+
+    // `check` reports both too.
+    let run = site.run(&["check"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("2 errors, 1 warning found"), "{}", run.stderr);
+}
+
+#[test]
+fn broken_post_into_an_empty_folder_creates_nothing() {
+    let site = seed_site();
+    site.post("2021-02-28-update.md", "---\ntitle: A\ndate: 2021-02-30\n---\n");
+    site.run(&["build", "--out", "_site"]).expect_code(1);
+    assert!(!site.path("_site/rss.xml").exists());
+    assert!(!site.path("_site").exists() || snapshot(&site.path("_site")).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Config errors
+
+#[test]
+fn unknown_config_key_suggests_the_known_one() {
+    let site = Site::new(&LWKD_CONFIG.replacen("title = ", "tittle = ", 1));
+    site.post("2020-05-10-update.md", &seed_post());
+    for command in [&["check"][..], &["build", "--out", "_site"][..]] {
+        let run = site.run(command);
+        run.expect_code(1);
+        let e = &run.stderr;
+        assert!(e.contains("config.toml:2:1: error: unknown field `tittle`"), "{e}");
+        assert!(e.contains("2 | tittle = \"Last Week in Kubernetes Development\""), "{e}");
+        assert!(e.contains("= help: did you mean `title`?"), "{e}");
+    }
+    assert!(!site.path("_site").exists());
+}
+
+#[test]
+fn relative_base_url_is_an_error() {
+    let site = Site::new(&LWKD_CONFIG.replace("\"https://lwkd.info\"", "\"lwkd.info\""));
+    site.post("2020-05-10-update.md", &seed_post());
+    let run = site.run(&["check", "--format", "json"]);
+    run.expect_code(1);
+    let report = run.json();
+    let d = &report["diagnostics"][0];
+    assert_eq!(d["code"], "bad-base-url");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["file"], "config.toml");
+    assert_eq!(d["line"], 4);
+    assert!(d["message"].as_str().unwrap().contains("`lwkd.info`"), "{d}");
+    assert!(d["help"].as_str().unwrap().contains("https://"), "{d}");
+    site.run(&["build", "--out", "_site"]).expect_code(1);
+    assert!(!site.path("_site").exists());
+}
