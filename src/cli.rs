@@ -67,6 +67,14 @@ pub enum Command {
         #[arg(value_name = "TOKEN|EMAIL")]
         target: String,
     },
+    /// Show the subscriber send ledger: counts per state and permanent failures.
+    Status {
+        /// Only this issue (slug, file name without `.md`, or post id).
+        #[arg(long, value_name = "SLUG")]
+        post: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
 }
 
 /// Which posts are published in this run.
@@ -104,6 +112,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Command::Check { format, .. } | Command::Build { format, .. } => *format,
                 Command::Subscribers { action } => action.format(),
                 Command::Unsubscribe { .. } => Format::Human,
+                Command::Status { format, .. } => *format,
             };
             print_report(&report, format, cwd.as_deref(), serde_json::json!({}));
             return ExitCode::FAILURE;
@@ -125,6 +134,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Subscribers { action } => crate::subscribers::cli::run(&config, action, cwd.as_deref()),
         Command::Unsubscribe { target } => crate::subscribers::cli::run_unsubscribe(&config, &target),
+        Command::Status { post, format } => crate::delivery::status::run(&config, post.as_deref(), format),
     }
 }
 

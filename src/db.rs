@@ -39,6 +39,40 @@ const MIGRATIONS: &[&str] = &[
         sent_at TEXT
     );
     CREATE INDEX list_sends_by_issue ON list_sends (issue_id, destination, id);",
+    // 4: the per-subscriber send ledger (src/delivery/ledger.rs): one row per (issue,
+    // subscriber), frozen when an issue's first run starts; `delivery_runs` records each
+    // `send --subscribers` run. Removing a subscriber erases their rows.
+    "CREATE TABLE delivery_runs (
+        id INTEGER PRIMARY KEY,
+        issue TEXT NOT NULL,
+        label TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        pid INTEGER,
+        summary TEXT
+    );
+    CREATE INDEX delivery_runs_by_issue ON delivery_runs (issue, id);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        issue TEXT NOT NULL,
+        label TEXT NOT NULL,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        email TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES delivery_runs (id),
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+            ('pending', 'sending', 'sent', 'failed_temporary', 'failed_permanent', 'cancelled')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        message_id TEXT,
+        reply TEXT,
+        next_retry_at TEXT,
+        sent_at TEXT,
+        updated_at TEXT NOT NULL,
+        UNIQUE (issue, subscriber_id)
+    );
+    CREATE INDEX deliveries_by_state ON deliveries (issue, state, id);
+    CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id);
+    CREATE INDEX deliveries_by_sent_at ON deliveries (sent_at) WHERE state = 'sent';",
 ];
 
 /// Why the database could not be used, worded for the editor.

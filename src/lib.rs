@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod diag;
 pub mod feeds;
 pub mod ledger;
