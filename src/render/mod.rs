@@ -6,10 +6,11 @@
 //! and the link checks that `check` reports with file and line.
 
 mod lint;
+pub mod text;
 
 use crate::diag::{Diagnostic, line_at, line_col};
 use crate::model::Post;
-use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -124,7 +125,9 @@ fn transform<'m>(
             Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
                 lint::link(markdown, &range, &dest_url, base, lint);
                 link_start = Some((out.len(), range.clone(), dest_url.to_string()));
-                Event::Start(Tag::Link { link_type, dest_url: absolutize(dest_url, base), title, id })
+                // `<a@b.org>` is written without `mailto:`, which the HTML writer adds.
+                let dest_url = if link_type == LinkType::Email { dest_url } else { absolutize(dest_url, base) };
+                Event::Start(Tag::Link { link_type, dest_url, title, id })
             }
             Event::End(TagEnd::Link) => {
                 if let Some((start, link_range, dest)) = link_start.take() {
@@ -416,6 +419,12 @@ mod tests {
         assert!(h.contains(r#"href="https://cdn.example.org/x""#), "{h}");
         assert!(h.contains(r#"href="mailto:a@b.org""#), "{h}");
         assert!(h.contains(r#"href="https://x.org/?a=1&amp;b=2""#), "{h}");
+    }
+
+    #[test]
+    fn email_autolinks_stay_mail_addresses() {
+        let r = render_str("Write to <lwkd@example.org>.\n");
+        assert!(r.html.contains(r#"<a href="mailto:lwkd@example.org">lwkd@example.org</a>"#), "{}", r.html);
     }
 
     #[test]
