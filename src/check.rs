@@ -17,6 +17,7 @@ pub fn check(config: &Config, posts_dir: Option<&Path>, selection: Selection) ->
     let loaded = load::load(config, posts_dir);
     let mut report = loaded.report;
     report.extend(archive_checks(config, &loaded.archive, selection));
+    report.extend(crate::email::check(config, &loaded.archive, selection));
     report.sort();
     report
 }

@@ -15,6 +15,9 @@ Examples:
   newsdesk check                      check config.toml and every post
   newsdesk build                      write rss.xml, atom.xml and feed.json to _site/
   newsdesk -c site/config.toml build --out public/
+  newsdesk preview --open             render the newest issue as mail into _preview/
+  newsdesk send --to me@example.org   test send of the newest issue
+  newsdesk send                       send it to the list ([email] to), once
   newsdesk --posts ../lwkd/_posts check --format json";
 
 /// A publisher for weekly newsletters: feeds and email from markdown posts.
@@ -33,6 +36,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Render the newest issue as email into `_preview/` for review (never sends).
+    Preview(crate::email::preview::PreviewArgs),
+    /// Send the newest issue to the list address, or a test send with `--to ADDR`.
+    #[command(
+        after_help = "An issue is sent to the list once; a second `send` is refused unless --force.\nExit status: 0 when every message was accepted, 1 otherwise."
+    )]
+    Send(crate::email::send::SendArgs),
     /// Check the config and every post; report all problems.
     #[command(
         after_help = "Exit status: 0 when there are no errors, 1 when there are (with --strict, warnings count too)."
@@ -110,6 +120,8 @@ pub fn run(cli: Cli) -> ExitCode {
             let report = Report { diagnostics: diags };
             let format = match &cli.command {
                 Command::Check { format, .. } | Command::Build { format, .. } => *format,
+                Command::Preview(a) => a.format,
+                Command::Send(a) => a.format,
                 Command::Subscribers { action } => action.format(),
                 Command::Unsubscribe { .. } => Format::Human,
                 Command::Status { format, .. } => *format,
@@ -132,6 +144,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build { select, out, format } => {
             run_build(&config, posts, select.selection(), &out, format, cwd.as_deref())
         }
+        Command::Preview(args) => crate::email::preview::run(&config, posts, &args, cwd.as_deref()),
+        Command::Send(args) => crate::email::send::run(&config, posts, &args, cwd.as_deref()),
         Command::Subscribers { action } => crate::subscribers::cli::run(&config, action, cwd.as_deref()),
         Command::Unsubscribe { target } => crate::subscribers::cli::run_unsubscribe(&config, &target),
         Command::Status { post, format } => crate::delivery::status::run(&config, post.as_deref(), format),

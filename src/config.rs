@@ -177,6 +177,8 @@ pub struct SmtpConfig {
     pub max_per_second: f64,
     pub max_per_hour: u64,
     pub max_attempts: u32,
+    /// Wait before the first retry of a temporary failure; doubled for each further one.
+    pub retry_delay_secs: f64,
 }
 
 impl Default for SmtpConfig {
@@ -193,6 +195,7 @@ impl Default for SmtpConfig {
             max_per_second: 0.0,
             max_per_hour: 0,
             max_attempts: 5,
+            retry_delay_secs: 2.0,
         }
     }
 }
@@ -402,7 +405,7 @@ fn unknown_key_help(message: &str) -> Option<String> {
 }
 
 /// Finds `key = ...` inside `[section]` for pointing at a value; returns its line.
-fn locate_key(text: &str, section: &str, key: &str) -> Option<(usize, String)> {
+pub(crate) fn locate_key(text: &str, section: &str, key: &str) -> Option<(usize, String)> {
     let mut current = String::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();

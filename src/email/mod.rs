@@ -1,0 +1,102 @@
+//! The email digest: the newest issue rendered as mail from the same model as the
+//! feeds, previewed by the editor (`newsdesk preview`), then sent to the list address
+//! (`newsdesk send`).
+//!
+//! - [`settings`]: `[email]` validated once.
+//! - [`templates`]: the user-editable minijinja templates.
+//! - [`digest`]: render once, then one lettre message per [`Recipient`].
+//! - [`lint`]: what mail clients would punish (clipping, subjects, relative links).
+//! - [`transport`]: SMTP / sendmail / file behind one function with typed errors.
+//! - [`preview`] and [`send`]: the two commands.
+
+pub mod digest;
+pub mod lint;
+pub mod preview;
+pub mod send;
+pub mod settings;
+pub mod templates;
+pub mod transport;
+
+pub use digest::{Digest, Parts, Recipient};
+
+use crate::config::Config;
+use crate::diag::{Diagnostic, Report};
+use crate::model::{Archive, Post, Selection};
+use crate::render::{self, RenderedPost};
+
+/// The issue a command is about: `--post SLUG`, or the newest published post.
+pub fn pick<'a>(
+    config: &Config,
+    archive: &'a Archive,
+    selection: Selection,
+    slug: Option<&str>,
+) -> Result<&'a Post, Diagnostic> {
+    match slug {
+        Some(slug) => archive.by_slug(slug).ok_or_else(|| {
+            let closest = archive
+                .posts
+                .iter()
+                .map(|p| (strsim::damerau_levenshtein(slug, &p.slug), &p.slug))
+                .min()
+                .filter(|(d, _)| *d <= 3);
+            let help = match closest {
+                Some((_, s)) => format!("did you mean `{s}`?"),
+                None => {
+                    let newest: Vec<String> =
+                        archive.published(selection).take(3).map(|p| format!("`{}`", p.slug)).collect();
+                    format!("newest posts: {}", newest.join(", "))
+                }
+            };
+            Diagnostic::error("no-such-post", format!("no post has the slug `{slug}`")).help(help)
+        }),
+        None => archive.newest(selection).ok_or_else(|| {
+            Diagnostic::error("no-posts", "there is no published post to send")
+                .in_file(&config.posts_dir)
+                .help("add a post, or pass `--drafts`/`--future` to include drafts and future posts")
+        }),
+    }
+}
+
+/// Renders the issue and its digest; `None` (with errors in `report`) when either fails.
+pub fn render_digest<'a>(config: &Config, post: &'a Post, report: &mut Report) -> Option<(RenderedPost<'a>, Digest)> {
+    let rendered = match render::render(post) {
+        Ok(r) => r,
+        Err(e) => {
+            report.push(
+                Diagnostic::error("unreadable", format!("cannot read this post's body: {e}")).in_file(&post.source),
+            );
+            return None;
+        }
+    };
+    let settings = match settings::settings(config) {
+        Ok(s) => s,
+        Err(ds) => {
+            report.extend(ds);
+            return None;
+        }
+    };
+    match Digest::render(config, settings, &rendered, digest::render_time()) {
+        Ok(d) => Some((rendered, d)),
+        Err(ds) => {
+            report.extend(ds);
+            None
+        }
+    }
+}
+
+/// For `check`: renders the newest issue's digest (when `[email]` is configured) and
+/// returns its template errors and mail warnings.
+pub fn check(config: &Config, archive: &Archive, selection: Selection) -> Vec<Diagnostic> {
+    if config.email.is_none() {
+        return Vec::new();
+    }
+    let Some(post) = archive.newest(selection) else { return Vec::new() };
+    let mut report = Report::default();
+    let Some((_, digest)) = render_digest(config, post, &mut report) else {
+        return report.diagnostics;
+    };
+    // Body lints were reported for every post already; only the mail's own remain.
+    let recipient =
+        digest.list_recipient().unwrap_or_else(|| digest.test_recipient(digest.settings.from.email.clone()));
+    lint::lint(&digest, &digest.parts_for(&recipient))
+}

@@ -1,0 +1,359 @@
+//! Handing a message to the mail system: one small interface over lettre's transports
+//! (SMTP with a connection pool, sendmail, files) with our own error type.
+//!
+//! [`SendError`] says whether a failure is temporary (4xx replies, refused or dropped
+//! connections, timeouts: worth retrying) or permanent (5xx replies, TLS and
+//! configuration problems: retrying cannot help), and carries the server's reply code
+//! and text. [`send_with_retry`] retries the temporary ones with exponential backoff.
+//! Secrets (the SMTP password) are read here and never appear in any message.
+
+use crate::config::Config;
+use crate::diag::Diagnostic;
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::{PoolConfig, SmtpTransport};
+use lettre::{FileTransport, SendmailTransport, Transport};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A configured transport, ready to send (SMTP connects lazily, on the first send).
+pub enum Mailer {
+    Smtp { transport: SmtpTransport, endpoint: String },
+    Sendmail { transport: SendmailTransport, program: PathBuf },
+    File { transport: FileTransport, dir: PathBuf },
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Whether retrying can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Failure {
+    /// 4xx, connection refused or dropped, timeout.
+    Temporary,
+    /// 5xx, TLS, authentication mechanism or local configuration problems.
+    Permanent,
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SendError {
+    pub failure: Failure,
+    /// The server's reply code, when the server answered.
+    pub code: Option<u16>,
+    /// The server's reply text, or what went wrong locally.
+    pub text: String,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "the server answered {code} {}", self.text),
+            None => f.write_str(&self.text),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl SendError {
+    pub fn is_temporary(&self) -> bool {
+        self.failure == Failure::Temporary
+    }
+
+    /// A hint for the editor about what to do next.
+    pub fn help(&self) -> &'static str {
+        match (self.code, self.failure) {
+            (Some(530 | 534 | 535 | 538), _) => {
+                "check `username` under [smtp] and the password in the environment variable or file it names"
+            }
+            (Some(_), Failure::Permanent) => {
+                "the server refused the message for good: check the addresses under [email] and the server's policy"
+            }
+            (Some(_), Failure::Temporary) => "the server asked to try later; run `newsdesk send` again in a while",
+            (None, Failure::Temporary) => "check `host` and `port` under [smtp] and that the server is running",
+            (None, Failure::Permanent) => "check the [smtp] settings (security, host) and the server's TLS setup",
+        }
+    }
+}
+
+/// What the transport said when it accepted a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Accepted {
+    /// `250 2.0.0 Ok: queued as ...` for SMTP; a description for the other transports.
+    pub reply: String,
+}
+
+/// Builds the transport named by `[email] transport`. Reads the SMTP password from the
+/// environment variable or file named in `[smtp]`.
+pub fn mailer(config: &Config) -> Result<Mailer, Diagnostic> {
+    let email = config.email.as_ref().ok_or_else(|| {
+        Diagnostic::error("no-email-config", "the config has no `[email]` section").in_file(&config.path)
+    })?;
+    match email.transport.as_str() {
+        "file" => {
+            let dir = config.resolve(email.file_dir.as_deref().unwrap_or(std::path::Path::new(".newsdesk/outbox")));
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Diagnostic::error("bad-file-dir", format!("cannot create the outbox folder `{}`: {e}", dir.display()))
+                    .in_file(&config.path)
+                    .help("set `file_dir` under [email] to a writable folder")
+            })?;
+            Ok(Mailer::File { transport: FileTransport::new(&dir), dir })
+        }
+        "sendmail" => {
+            let program = email.sendmail.clone().unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail"));
+            Ok(Mailer::Sendmail { transport: SendmailTransport::new_with_command(program.as_os_str()), program })
+        }
+        "smtp" => smtp(config),
+        other => Err(Diagnostic::error("bad-transport", format!("unknown transport `{other}`"))
+            .in_file(&config.path)
+            .help("use \"smtp\", \"sendmail\" or \"file\"")),
+    }
+}
+
+fn smtp_error(config: &Config, key: &str, d: Diagnostic) -> Diagnostic {
+    super::settings::config_diagnostic(config, "smtp", key, d)
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn smtp(config: &Config) -> Result<Mailer, Diagnostic> {
+    let s = &config.smtp;
+    let host = s.host.trim();
+    let tls_params = || {
+        TlsParameters::new(host.to_string()).map_err(|e| {
+            smtp_error(
+                config,
+                "host",
+                Diagnostic::error("bad-smtp-host", format!("cannot set up TLS for `{host}`: {e}"))
+                    .help("write the server's host name as its certificate names it"),
+            )
+        })
+    };
+    let builder = match s.security.as_str() {
+        "starttls" => SmtpTransport::builder_dangerous(host).tls(Tls::Required(tls_params()?)),
+        "tls" => SmtpTransport::builder_dangerous(host).tls(Tls::Wrapper(tls_params()?)),
+        "none" if is_loopback(host) => SmtpTransport::builder_dangerous(host).tls(Tls::None),
+        "none" => {
+            return Err(smtp_error(
+                config,
+                "security",
+                Diagnostic::error(
+                    "insecure-smtp",
+                    format!("`security = \"none\"` would send the message and password unencrypted to `{host}`"),
+                )
+                .help("use \"starttls\" (port 587) or \"tls\" (port 465); \"none\" is only allowed for a server on this machine (localhost, 127.0.0.1, ::1)"),
+            ));
+        }
+        other => {
+            return Err(smtp_error(
+                config,
+                "security",
+                Diagnostic::error("bad-security", format!("unknown SMTP security `{other}`"))
+                    .help("use \"starttls\", \"tls\" or \"none\" (localhost only)"),
+            ));
+        }
+    };
+    let mut builder = builder
+        .port(s.port)
+        .timeout(Some(Duration::from_secs(s.timeout_secs.max(1))))
+        .pool_config(PoolConfig::new().max_size(s.connections.max(1) as u32));
+    if let Some(user) = &s.username {
+        let password = password(config)?;
+        builder = builder
+            .credentials(Credentials::new(user.clone(), password))
+            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+    }
+    Ok(Mailer::Smtp { transport: builder.build(), endpoint: format!("{host}:{} ({})", s.port, s.security) })
+}
+
+/// The SMTP password from `password_env` or `password_file`. Errors name the variable
+/// or file, never the value.
+fn password(config: &Config) -> Result<String, Diagnostic> {
+    let s = &config.smtp;
+    if let Some(var) = &s.password_env {
+        return match std::env::var(var) {
+            Ok(p) if !p.is_empty() => Ok(p),
+            _ => Err(smtp_error(
+                config,
+                "password_env",
+                Diagnostic::error(
+                    "no-smtp-password",
+                    format!("the SMTP password is read from the environment variable `{var}`, which is not set"),
+                )
+                .help(format!("export {var}=... before running newsdesk (or use `password_file`)")),
+            )),
+        };
+    }
+    if let Some(file) = &s.password_file {
+        let path = config.resolve(file);
+        return match std::fs::read_to_string(&path) {
+            Ok(p) if !p.trim_end_matches(['\r', '\n']).is_empty() => Ok(p.trim_end_matches(['\r', '\n']).to_string()),
+            Ok(_) => Err(smtp_error(
+                config,
+                "password_file",
+                Diagnostic::error("no-smtp-password", format!("the password file `{}` is empty", path.display()))
+                    .help("write the password on the file's first line"),
+            )),
+            Err(e) => Err(smtp_error(
+                config,
+                "password_file",
+                Diagnostic::error(
+                    "no-smtp-password",
+                    format!("cannot read the password file `{}`: {e}", path.display()),
+                )
+                .help("check the path and the file's permissions"),
+            )),
+        };
+    }
+    Err(smtp_error(
+        config,
+        "username",
+        Diagnostic::error("no-smtp-password", "`username` is set under [smtp] but no password source is")
+            .help("add `password_env = \"NEWSDESK_SMTP_PASSWORD\"` (or `password_file`) under [smtp]"),
+    ))
+}
+
+impl Mailer {
+    /// `smtp 127.0.0.1:587 (starttls)`, `sendmail /usr/sbin/sendmail`, `file DIR`.
+    pub fn describe(&self) -> String {
+        match self {
+            Mailer::Smtp { endpoint, .. } => format!("smtp {endpoint}"),
+            Mailer::Sendmail { program, .. } => format!("sendmail {}", program.display()),
+            Mailer::File { dir, .. } => format!("file {}", dir.display()),
+        }
+    }
+
+    /// Hands `bytes` (a formatted message) to the transport, once.
+    pub fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Accepted, SendError> {
+        match self {
+            Mailer::Smtp { transport, .. } => match transport.send_raw(envelope, bytes) {
+                Ok(response) => {
+                    let text = response.message().collect::<Vec<_>>().join(" ");
+                    Ok(Accepted { reply: format!("{} {text}", response.code()).trim().to_string() })
+                }
+                Err(e) => Err(classify_smtp(&e)),
+            },
+            Mailer::Sendmail { transport, program } => match transport.send_raw(envelope, bytes) {
+                Ok(()) => Ok(Accepted { reply: format!("accepted by {}", program.display()) }),
+                Err(e) => Err(SendError { failure: Failure::Permanent, code: None, text: chain(&e) }),
+            },
+            Mailer::File { transport, dir } => match transport.send_raw(envelope, bytes) {
+                Ok(id) => Ok(Accepted { reply: format!("written to {}", dir.join(format!("{id}.eml")).display()) }),
+                Err(e) => Err(SendError { failure: Failure::Permanent, code: None, text: chain(&e) }),
+            },
+        }
+    }
+}
+
+/// An error and its causes on one line (`Connection error: Connection refused (os error 111)`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn classify_smtp(e: &lettre::transport::smtp::Error) -> SendError {
+    use std::error::Error as _;
+    if let Some(code) = e.status() {
+        let code_num: u16 = code.to_string().parse().unwrap_or(0);
+        let text = e.source().map(|s| s.to_string()).unwrap_or_default();
+        let failure = if e.is_transient() { Failure::Temporary } else { Failure::Permanent };
+        return SendError { failure, code: Some(code_num), text };
+    }
+    let temporary = e.is_timeout() || !(e.is_tls() || e.is_client() || e.is_response() || e.is_permanent());
+    let text = if e.is_timeout() { format!("timed out: {}", chain(e)) } else { chain(e) };
+    SendError { failure: if temporary { Failure::Temporary } else { Failure::Permanent }, code: None, text }
+}
+
+/// How often and how patiently temporary failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in total, the first included (at least 1).
+    pub max_attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    pub fn from_config(config: &Config) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: config.smtp.max_attempts.max(1),
+            first_delay: Duration::from_secs_f64(config.smtp.retry_delay_secs.max(0.0)),
+            max_delay: Duration::from_secs(300),
+        }
+    }
+
+    /// The wait before attempt `n + 1` after `n` failed attempts: doubling from `first_delay`.
+    pub fn delay(&self, failed: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failed.saturating_sub(1));
+        self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Sends, retrying temporary failures with backoff. `on_retry(error, attempt, wait)` is
+/// called before each wait. Returns the acceptance, or the last error with the number
+/// of attempts made.
+pub fn send_with_retry(
+    mailer: &Mailer,
+    envelope: &Envelope,
+    bytes: &[u8],
+    policy: RetryPolicy,
+    mut on_retry: impl FnMut(&SendError, u32, Duration),
+) -> Result<Accepted, (SendError, u32)> {
+    let mut attempt = 1;
+    loop {
+        match mailer.send(envelope, bytes) {
+            Ok(a) => return Ok(a),
+            Err(e) if e.is_temporary() && attempt < policy.max_attempts => {
+                let wait = policy.delay(attempt);
+                on_retry(&e, attempt, wait);
+                std::thread::sleep(wait);
+                attempt += 1;
+            }
+            Err(e) => return Err((e, attempt)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p =
+            RetryPolicy { max_attempts: 5, first_delay: Duration::from_secs(2), max_delay: Duration::from_secs(10) };
+        assert_eq!(p.delay(1), Duration::from_secs(2));
+        assert_eq!(p.delay(2), Duration::from_secs(4));
+        assert_eq!(p.delay(3), Duration::from_secs(8));
+        assert_eq!(p.delay(4), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("localhost"));
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("127.0.0.2"));
+        assert!(is_loopback("::1"));
+        assert!(is_loopback("[::1]"));
+        assert!(!is_loopback("smtp.example.org"));
+        assert!(!is_loopback("10.0.0.1"));
+    }
+}
