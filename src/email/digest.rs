@@ -269,7 +269,7 @@ impl Digest {
             .to(r.to.clone())
             .subject(parts.subject.clone())
             .date(self.date.into())
-            .message_id(Some(message_id.clone()))
+            .message_id(Some(message_id))
             .raw_header(header("List-Id", &s.list_id))
             .raw_header(header("List-Archive", &format!("<{}>", self.post_url)))
             .envelope(Envelope::new(Some(s.from.email.clone()), r.envelope_to.clone())?);
@@ -282,8 +282,9 @@ impl Digest {
                 b = b.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
             }
         }
-        // A boundary made from the content keeps the bytes the same on every render.
-        let boundary = format!("=_{}", short_hash(&format!("{message_id}\n{}\n{}", parts.text, parts.html), 32));
+        // A boundary made from the content keeps the bytes the same on every render (and
+        // the same for every recipient whose parts are the same).
+        let boundary = format!("=_{}", short_hash(&format!("{}\n{}", parts.text, parts.html), 32));
         let body = MultiPart::alternative()
             .boundary(boundary)
             .singlepart(SinglePart::plain(parts.text.clone()))

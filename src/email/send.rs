@@ -45,6 +45,9 @@ pub struct SendArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// `--subscribers` and its flags: per-subscriber sends (src/delivery).
+    #[command(flatten)]
+    pub subscriber_send: crate::delivery::send::SubscriberArgs,
 }
 
 /// How one destination fared.
@@ -62,6 +65,19 @@ pub struct Delivery {
 
 /// Runs `newsdesk send`; returns the exit code.
 pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Option<&Path>) -> ExitCode {
+    if args.subscriber_send.subscribers {
+        return crate::delivery::send::run(&crate::delivery::send::Invocation {
+            config,
+            posts_dir,
+            selection: args.select.selection(),
+            post: args.post.as_deref(),
+            flags: &args.subscriber_send,
+            yes: args.yes,
+            dry_run: args.dry_run,
+            format: args.format,
+            cwd,
+        });
+    }
     if args.dry_run {
         let p = PreviewArgs {
             select: args.select,
@@ -263,7 +279,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
                 let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
                 report.push(
                     Diagnostic::error("send-failed", format!("sending to {address} failed{tries}: {e}"))
-                        .help(format!("{}; nothing was recorded as sent", e.help())),
+                        .help(format!("{}; nothing was recorded as sent", mailer.help(&e))),
                 );
                 Delivery {
                     address,

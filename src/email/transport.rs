@@ -107,7 +107,12 @@ pub fn mailer(config: &Config) -> Result<Mailer, Diagnostic> {
             Ok(Mailer::File { transport: FileTransport::new(&dir), dir })
         }
         "sendmail" => {
-            let program = email.sendmail.clone().unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail"));
+            // A bare name is looked up in PATH; a path is relative to the config file.
+            let program = match &email.sendmail {
+                Some(p) if p.components().count() > 1 => config.resolve(p),
+                Some(p) => p.clone(),
+                None => PathBuf::from("/usr/sbin/sendmail"),
+            };
             Ok(Mailer::Sendmail { transport: SendmailTransport::new_with_command(program.as_os_str()), program })
         }
         "smtp" => smtp(config),
@@ -233,19 +238,37 @@ impl Mailer {
         }
     }
 
+    /// What to check when a send through this transport failed.
+    pub fn help(&self, e: &SendError) -> &'static str {
+        match self {
+            Mailer::Smtp { .. } => e.help(),
+            Mailer::Sendmail { .. } => "check `sendmail` under [email] (the program and its mail setup)",
+            Mailer::File { .. } => "check that `file_dir` under [email] is a writable folder",
+        }
+    }
+
     /// Hands `bytes` (a formatted message) to the transport, once.
     pub fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Accepted, SendError> {
         match self {
-            Mailer::Smtp { transport, .. } => match transport.send_raw(envelope, bytes) {
-                Ok(response) => {
-                    let text = response.message().collect::<Vec<_>>().join(" ");
-                    Ok(Accepted { reply: format!("{} {text}", response.code()).trim().to_string() })
+            // lettre ends DATA with `CRLF . CRLF`, RFC 5321's terminator for data that does
+            // not end in CRLF: the message's own final CRLF is left to it, so the server
+            // stores exactly `bytes`.
+            Mailer::Smtp { transport, .. } => {
+                match transport.send_raw(envelope, bytes.strip_suffix(b"\r\n").unwrap_or(bytes)) {
+                    Ok(response) => {
+                        let text = response.message().collect::<Vec<_>>().join(" ");
+                        Ok(Accepted { reply: format!("{} {text}", response.code()).trim().to_string() })
+                    }
+                    Err(e) => Err(classify_smtp(&e)),
                 }
-                Err(e) => Err(classify_smtp(&e)),
-            },
+            }
             Mailer::Sendmail { transport, program } => match transport.send_raw(envelope, bytes) {
                 Ok(()) => Ok(Accepted { reply: format!("accepted by {}", program.display()) }),
-                Err(e) => Err(SendError { failure: Failure::Permanent, code: None, text: chain(&e) }),
+                Err(e) => Err(SendError {
+                    failure: Failure::Permanent,
+                    code: None,
+                    text: format!("{}: {}", program.display(), chain(&e)),
+                }),
             },
             Mailer::File { transport, dir } => match transport.send_raw(envelope, bytes) {
                 Ok(id) => Ok(Accepted { reply: format!("written to {}", dir.join(format!("{id}.eml")).display()) }),
