@@ -383,3 +383,31 @@ fn templates_are_editable_and_see_the_whole_context() {
     let msg = MessageParser::default().parse(&eml).unwrap();
     assert_eq!(msg.subject(), Some("[Last Week in Kubernetes Development] WEEK ENDING MAY 10, 2020"));
 }
+
+#[test]
+fn open_starts_the_desktop_browser_when_there_is_one() {
+    let site = Site::new(&mail_config(closed_port()));
+    // No desktop: a note, and the preview is still written.
+    let out = site.run(&["preview", "--open"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("note: cannot open a browser (no desktop session"), "{}", text(&out));
+
+    // A desktop whose xdg-open records what it was asked to open.
+    let bin = site.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, format!("#!/bin/sh\necho \"$1\" > '{}'\n", site.path("opened").display())).unwrap();
+    let mut perms = std::fs::metadata(&opener).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&opener, perms).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = site.run_env(&["preview", "--open"], &[("DISPLAY", ":99"), ("PATH", &path)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let opened = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::read_to_string(site.path("opened")).ok().filter(|s| !s.is_empty())
+        })
+        .expect("xdg-open was started");
+    assert_eq!(opened.trim(), site.path("_preview/message.html").display().to_string());
+}

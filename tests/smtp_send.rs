@@ -365,3 +365,22 @@ fn plain_smtp_is_refused_for_a_remote_host() {
         + 1;
     assert!(shown.contains(&format!("config.toml:{line}:")), "{shown}");
 }
+
+#[test]
+fn a_server_that_never_answers_times_out_and_is_retried() {
+    // Connections complete (the kernel accepts them into the backlog) but no greeting
+    // ever comes.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = mail_config(port).replace("timeout_secs = 5\nmax_attempts = 3", "timeout_secs = 1\nmax_attempts = 2");
+    let site = Site::new(&config);
+    let started = std::time::Instant::now();
+    let out = site.run(&["send"]);
+    let shown = text(&out);
+    assert!(!out.status.success());
+    assert!(shown.contains("failed after 2 attempts"), "a timeout is temporary: {shown}");
+    assert!(shown.contains("timed out"), "{shown}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(ledger(&site)[0].status, newsdesk::ledger::Status::Failed);
+    drop(silent);
+}

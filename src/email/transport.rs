@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// A configured transport, ready to send (SMTP connects lazily, on the first send).
 pub enum Mailer {
-    Smtp { transport: SmtpTransport, endpoint: String },
+    Smtp { transport: SmtpTransport, endpoint: String, timeout: Duration },
     Sendmail { transport: SendmailTransport, program: PathBuf },
     File { transport: FileTransport, dir: PathBuf },
 }
@@ -168,9 +168,10 @@ fn smtp(config: &Config) -> Result<Mailer, Diagnostic> {
             ));
         }
     };
+    let timeout = Duration::from_secs(s.timeout_secs.max(1));
     let mut builder = builder
         .port(s.port)
-        .timeout(Some(Duration::from_secs(s.timeout_secs.max(1))))
+        .timeout(Some(timeout))
         .pool_config(PoolConfig::new().max_size(s.connections.max(1) as u32));
     if let Some(user) = &s.username {
         let password = password(config)?;
@@ -178,7 +179,7 @@ fn smtp(config: &Config) -> Result<Mailer, Diagnostic> {
             .credentials(Credentials::new(user.clone(), password))
             .authentication(vec![Mechanism::Plain, Mechanism::Login]);
     }
-    Ok(Mailer::Smtp { transport: builder.build(), endpoint: format!("{host}:{} ({})", s.port, s.security) })
+    Ok(Mailer::Smtp { transport: builder.build(), endpoint: format!("{host}:{} ({})", s.port, s.security), timeout })
 }
 
 /// The SMTP password from `password_env` or `password_file`. Errors name the variable
@@ -253,13 +254,13 @@ impl Mailer {
             // lettre ends DATA with `CRLF . CRLF`, RFC 5321's terminator for data that does
             // not end in CRLF: the message's own final CRLF is left to it, so the server
             // stores exactly `bytes`.
-            Mailer::Smtp { transport, .. } => {
+            Mailer::Smtp { transport, timeout, .. } => {
                 match transport.send_raw(envelope, bytes.strip_suffix(b"\r\n").unwrap_or(bytes)) {
                     Ok(response) => {
                         let text = response.message().collect::<Vec<_>>().join(" ");
                         Ok(Accepted { reply: format!("{} {text}", response.code()).trim().to_string() })
                     }
-                    Err(e) => Err(classify_smtp(&e)),
+                    Err(e) => Err(classify_smtp(&e, *timeout)),
                 }
             }
             Mailer::Sendmail { transport, program } => match transport.send_raw(envelope, bytes) {
@@ -292,7 +293,20 @@ fn chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-fn classify_smtp(e: &lettre::transport::smtp::Error) -> SendError {
+/// Whether an io error in the chain is a timeout. A socket read timeout is reported as
+/// `WouldBlock` (EAGAIN) on Linux, which lettre's `is_timeout` does not count.
+fn timed_out(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock);
+        }
+        source = s.source();
+    }
+    e.is_timeout()
+}
+
+fn classify_smtp(e: &lettre::transport::smtp::Error, timeout: Duration) -> SendError {
     use std::error::Error as _;
     if let Some(code) = e.status() {
         let code_num: u16 = code.to_string().parse().unwrap_or(0);
@@ -300,8 +314,13 @@ fn classify_smtp(e: &lettre::transport::smtp::Error) -> SendError {
         let failure = if e.is_transient() { Failure::Temporary } else { Failure::Permanent };
         return SendError { failure, code: Some(code_num), text };
     }
-    let temporary = e.is_timeout() || !(e.is_tls() || e.is_client() || e.is_response() || e.is_permanent());
-    let text = if e.is_timeout() { format!("timed out: {}", chain(e)) } else { chain(e) };
+    let timeout_hit = timed_out(e);
+    let temporary = timeout_hit || !(e.is_tls() || e.is_client() || e.is_response() || e.is_permanent());
+    let text = if timeout_hit {
+        format!("timed out: the server did not answer within {}s ({})", timeout.as_secs(), chain(e))
+    } else {
+        chain(e)
+    };
     SendError { failure: if temporary { Failure::Temporary } else { Failure::Permanent }, code: None, text }
 }
 
