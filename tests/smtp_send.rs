@@ -384,3 +384,41 @@ fn a_server_that_never_answers_times_out_and_is_retried() {
     assert_eq!(ledger(&site)[0].status, newsdesk::ledger::Status::Failed);
     drop(silent);
 }
+
+/// Runs `newsdesk send` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn send_on_a_terminal(site: &Site, answer: &str) -> Option<(bool, String)> {
+    let script = ["/usr/bin/script", "/bin/script"].into_iter().find(|p| std::path::Path::new(p).exists())?;
+    let command = format!("'{}' -c '{}' send", env!("CARGO_BIN_EXE_newsdesk"), site.path("config.toml").display());
+    let mut child = std::process::Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .env("SOURCE_DATE_EPOCH", support::EPOCH)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some((out.status.success(), text(&out)))
+}
+
+#[test]
+fn on_a_terminal_send_asks_first() {
+    let server = SmtpServer::start();
+    let site = Site::new(&mail_config(server.port()));
+    let Some((ok, shown)) = send_on_a_terminal(&site, "n\n") else {
+        eprintln!("no `script` program: skipping the terminal test");
+        return;
+    };
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("Subject:    LWKD: Week Ending May 10, 2020"), "the report comes first: {shown}");
+    assert!(shown.contains("Send \"LWKD: Week Ending May 10, 2020\" to kubernetes-dev@example.org? [y/N]"), "{shown}");
+    assert!(shown.contains("nothing was sent"), "{shown}");
+    assert_eq!(server.connections(), 0);
+    assert!(ledger(&site).is_empty());
+
+    let (ok, shown) = send_on_a_terminal(&site, "y\n").unwrap();
+    assert!(ok, "{shown}");
+    assert_eq!(server.count(), 1);
+}
