@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod delivery;
 pub mod diag;
+pub mod dkim;
 pub mod email;
 pub mod feeds;
 pub mod ledger;

@@ -277,13 +277,12 @@ pub fn mark_sending(conn: &Connection, id: i64, message_id: &str) -> rusqlite::R
     Ok(n == 1)
 }
 
-/// `sending → sent`, with the server's reply to the data.
-pub fn mark_sent(conn: &Connection, id: i64, reply: &str) -> rusqlite::Result<()> {
-    let now = now_text();
+/// `sending → sent`, with the server's reply to the data and when it came.
+pub fn mark_sent(conn: &Connection, id: i64, reply: &str, at: &str) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE deliveries SET state = 'sent', reply = ?2, sent_at = ?3, updated_at = ?3, next_retry_at = NULL
          WHERE id = ?1 AND state = 'sending'",
-        params![id, reply, now],
+        params![id, reply, at],
     )?;
     Ok(())
 }
@@ -465,7 +464,7 @@ mod tests {
         for &id in &ids {
             assert!(mark_sending(&conn, id, "<m@x>").unwrap());
         }
-        mark_sent(&conn, ids[0], "250 2.0.0 queued").unwrap();
+        mark_sent(&conn, ids[0], "250 2.0.0 queued", &now_text()).unwrap();
         mark_failed_temporary(&conn, ids[2], "451 try later", "2000-01-01T00:00:00.000Z").unwrap();
         mark_failed_temporary(&conn, ids[3], "421 busy", "2999-01-01T00:00:00.000Z").unwrap();
         mark_failed_permanent(&conn, ids[4], "550 no such user").unwrap();

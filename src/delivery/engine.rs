@@ -1,0 +1,632 @@
+//! The send engine: a feeder thread streams this run's ledger rows page by page into
+//! a small queue; N workers, each owning one SMTP connection, take rows, wait for a
+//! slot from the shared rate limiter, mark the row `sending` (committed), send, and
+//! mark it `sent` on the server's 250 or failed otherwise.
+//!
+//! Temporary failures go back into the queue with an exponential, jittered delay until
+//! `max_attempts` tries in this run, then stay `failed_temporary` for a later run. A
+//! worker that cannot connect puts its row back untouched and backs off; when no
+//! connection can be made for `max_attempts` tries in a row the run stops, leaving the
+//! rest `pending` for `--resume`.
+//!
+//! Memory is bounded by the queue (two pages) plus rows waiting for a retry, whatever
+//! the list size.
+
+use super::ledger::{self, IssueKey, Mode, Row, State};
+use super::rate::RateLimiter;
+use super::smtp::{self, Failure, Server};
+use super::writer::{self, Journal, Op, Writer};
+use lettre::address::Envelope;
+use lettre::transport::smtp::client::SmtpConnection;
+use rusqlite::Connection;
+use serde::Serialize;
+use std::collections::{BinaryHeap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// A message ready for the wire.
+pub struct Outgoing {
+    pub envelope: Envelope,
+    pub bytes: Vec<u8>,
+    /// Stable for the (issue, subscriber) pair: a resend after a crash carries the same one.
+    pub message_id: String,
+}
+
+/// Turns a ledger row into its personalised message. Called from several threads.
+pub type Render<'a> = dyn Fn(&Row) -> Result<Outgoing, String> + Sync + 'a;
+
+/// How the engine paces and retries.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub connections: usize,
+    pub max_per_second: f64,
+    pub max_per_hour: u64,
+    /// Tries per row within one run (and connection attempts in a row before giving up).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled for each further one, with jitter.
+    pub retry_delay: Duration,
+    /// The longest single retry delay.
+    pub max_retry_delay: Duration,
+    /// Rows read from the ledger at a time.
+    pub page_size: usize,
+}
+
+impl Settings {
+    /// From `[smtp]`.
+    pub fn from_config(smtp: &crate::config::SmtpConfig) -> Settings {
+        Settings {
+            connections: smtp.connections.max(1),
+            max_per_second: smtp.max_per_second.max(0.0),
+            max_per_hour: smtp.max_per_hour,
+            max_attempts: smtp.max_attempts.max(1),
+            retry_delay: Duration::from_secs_f64(smtp.retry_delay_secs.max(0.0)),
+            max_retry_delay: Duration::from_secs(300),
+            page_size: 256,
+        }
+    }
+}
+
+/// What the run asks for.
+pub struct Request<'a> {
+    pub database: PathBuf,
+    pub issue: IssueKey,
+    pub mode: Mode,
+    pub include_new: bool,
+    pub server: Server,
+    pub settings: Settings,
+    pub render: &'a Render<'a>,
+    /// Set by Ctrl-C: finish the messages in flight, then stop.
+    pub stop: Arc<AtomicBool>,
+    /// Called once the run has started (ledger frozen), with what it found.
+    pub on_start: &'a (dyn Fn(&ledger::Started) + Sync),
+    /// Called after each row is settled (for the progress bar).
+    pub on_progress: &'a (dyn Fn(&Progress) + Sync),
+}
+
+/// Counters of the running send (this run only).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub sent: AtomicU64,
+    pub failed_temporary: AtomicU64,
+    pub failed_permanent: AtomicU64,
+    pub cancelled: AtomicU64,
+    pub retries: AtomicU64,
+    /// Rows found `sending` (interrupted run) and sent again.
+    pub unknown_resent: AtomicU64,
+}
+
+impl Progress {
+    /// Rows settled so far.
+    pub fn done(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+            + self.failed_temporary.load(Ordering::Relaxed)
+            + self.failed_permanent.load(Ordering::Relaxed)
+            + self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// The outcome of a run, as the final summary shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub issue: String,
+    pub label: String,
+    pub run_id: i64,
+    pub first_run: bool,
+    /// Rows this run set out to send.
+    pub to_send: i64,
+    pub sent: u64,
+    /// Already sent by earlier runs: skipped.
+    pub already_sent: i64,
+    pub failed_temporary: u64,
+    pub failed_permanent: u64,
+    /// Unsubscribed after the send started: not mailed.
+    pub cancelled: u64,
+    /// Rows left `sending` by an interrupted run and sent again (same Message-ID).
+    pub unknown_resent: u64,
+    /// Rows an interrupted run left `sending` whose 250 was in the sent journal: settled
+    /// as sent, not mailed again.
+    pub journal_replayed: usize,
+    /// Rows left `sending` that `--skip-unknown` left alone.
+    pub unknown_skipped: i64,
+    pub retries: u64,
+    /// Subscribers who joined after the send started and were left out.
+    pub joined_since: i64,
+    /// Temporary failures whose retry time has not come (left for a later resume).
+    pub waiting: i64,
+    pub elapsed_secs: f64,
+    pub per_second: f64,
+    /// The ledger after the run.
+    pub ledger: ledger::Counts,
+    /// Why the run stopped early (Ctrl-C, the server unreachable, a database error).
+    pub stopped: Option<String>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("cannot start the send in the ledger: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Journal(String),
+}
+
+/// A row in the queue, with what this run has tried.
+#[derive(Debug)]
+struct Job {
+    row: Row,
+    tries: u32,
+}
+
+/// A job waiting for its retry time (earliest first in the heap).
+struct Delayed {
+    due: Instant,
+    seq: u64,
+    job: Job,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, o: &Self) -> bool {
+        (self.due, self.seq) == (o.due, o.seq)
+    }
+}
+impl Eq for Delayed {}
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Delayed {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.due, o.seq).cmp(&(self.due, self.seq))
+    }
+}
+
+#[derive(Default)]
+struct QueueState {
+    fresh: VecDeque<Job>,
+    delayed: BinaryHeap<Delayed>,
+    feeder_done: bool,
+    in_flight: usize,
+    seq: u64,
+}
+
+/// The work queue shared by the feeder and the workers.
+struct Queue {
+    state: Mutex<QueueState>,
+    changed: Condvar,
+    capacity: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Feeder: waits for room, then adds. False when the run is stopping.
+    fn push(&self, job: Job, stop: &AtomicBool) -> bool {
+        let mut st = self.lock();
+        while st.fresh.len() >= self.capacity {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            st = self.changed.wait_timeout(st, Duration::from_millis(100)).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        st.fresh.push_back(job);
+        self.changed.notify_all();
+        true
+    }
+
+    fn feeder_finished(&self) {
+        self.lock().feeder_done = true;
+        self.changed.notify_all();
+    }
+
+    /// Worker: the next job (due retries first), or `None` when the run is over.
+    fn take(&self, stop: &AtomicBool) -> Option<Job> {
+        let mut st = self.lock();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let now = Instant::now();
+            if st.delayed.peek().is_some_and(|d| d.due <= now) {
+                let d = st.delayed.pop().expect("peeked");
+                st.in_flight += 1;
+                return Some(d.job);
+            }
+            if let Some(job) = st.fresh.pop_front() {
+                st.in_flight += 1;
+                self.changed.notify_all();
+                return Some(job);
+            }
+            if st.feeder_done && st.delayed.is_empty() && st.in_flight == 0 {
+                return None;
+            }
+            let nap = st.delayed.peek().map_or(Duration::from_millis(200), |d| d.due.saturating_duration_since(now));
+            st = self
+                .changed
+                .wait_timeout(st, nap.clamp(Duration::from_millis(1), Duration::from_millis(200)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Worker: the job is settled.
+    fn done(&self) {
+        let mut st = self.lock();
+        st.in_flight -= 1;
+        self.changed.notify_all();
+    }
+
+    /// Worker: try this job again at `due` (or right away when `due` is now).
+    fn retry(&self, job: Job, due: Instant) {
+        let mut st = self.lock();
+        st.in_flight -= 1;
+        st.seq += 1;
+        let seq = st.seq;
+        st.delayed.push(Delayed { due, seq, job });
+        self.changed.notify_all();
+    }
+}
+
+/// Everything the workers share.
+struct Shared<'a> {
+    req: &'a Request<'a>,
+    queue: Queue,
+    rate: RateLimiter,
+    /// Ledger transitions, group-committed by the writer thread.
+    writer: Writer,
+    /// Where 250s are noted the instant they arrive (see [`super::writer`]).
+    journal: Journal,
+    progress: Progress,
+    /// The first reason the run had to stop early.
+    fatal: Mutex<Option<String>>,
+    /// Set on a fatal error or Ctrl-C.
+    halt: AtomicBool,
+}
+
+impl Shared<'_> {
+    fn stopping(&self) -> bool {
+        self.halt.load(Ordering::Relaxed) || self.req.stop.load(Ordering::Relaxed)
+    }
+
+    fn fail(&self, why: String) {
+        let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(why);
+        }
+        self.halt.store(true, Ordering::Relaxed);
+        self.queue.changed.notify_all();
+    }
+
+    /// Queues a ledger transition; a failure stops the run (the ledger must stay truthful).
+    fn post(&self, op: Op) -> bool {
+        match self.writer.post(op) {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+}
+
+/// Runs one send. The caller holds the send lock for the whole call.
+pub fn run(req: &Request) -> Result<Summary, StartError> {
+    let started_at = Instant::now();
+    let mut conn = crate::db::open(&req.database)?;
+    // 250s a killed run noted but could not commit: settle them before anything else.
+    let replayed = writer::replay_journal(&mut conn, &req.database).map_err(StartError::Journal)?;
+    let started = ledger::start_run(&mut conn, &req.issue, req.mode, req.include_new)?;
+    (req.on_start)(&started);
+    let recent = recent_sends(&conn, req.settings.max_per_hour)?;
+    let journal =
+        Journal::open(&req.database).map_err(|e| StartError::Journal(format!("cannot open the sent journal: {e}")))?;
+    let (writer, writer_thread) = writer::spawn(conn);
+    let settings = &req.settings;
+    let shared = Shared {
+        req,
+        queue: Queue {
+            state: Mutex::new(QueueState::default()),
+            changed: Condvar::new(),
+            capacity: settings.page_size * 2,
+        },
+        rate: RateLimiter::new(settings.max_per_second, settings.max_per_hour, recent),
+        writer,
+        journal,
+        progress: Progress::default(),
+        fatal: Mutex::new(None),
+        halt: AtomicBool::new(false),
+    };
+    let reader = crate::db::open(&req.database)?;
+    let workers_done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Ctrl-C sets `req.stop`; the watcher turns it into a halt of every thread.
+        s.spawn(|| {
+            while !workers_done.load(Ordering::Relaxed) {
+                if req.stop.load(Ordering::Relaxed) {
+                    shared.halt.store(true, Ordering::Relaxed);
+                    shared.queue.changed.notify_all();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let feeder = s.spawn(|| feed(&shared, reader));
+        let workers: Vec<_> = (0..settings.connections).map(|_| s.spawn(|| work(&shared))).collect();
+        for w in workers {
+            if w.join().is_err() {
+                shared.fail("a send worker crashed".into());
+            }
+        }
+        workers_done.store(true, Ordering::Relaxed);
+        // Workers are gone: release a feeder waiting for queue room.
+        shared.halt.store(true, Ordering::Relaxed);
+        let _ = feeder.join();
+    });
+    let Shared { writer, journal, progress, fatal, .. } = shared;
+    drop(writer);
+    let (conn, writer_failed) =
+        writer_thread.join().map_err(|_| StartError::Journal("the ledger writer crashed".into()))?;
+    let mut fatal = fatal.into_inner().unwrap_or_else(|p| p.into_inner());
+    if writer_failed.is_some() && fatal.is_none() {
+        fatal = writer_failed.clone();
+    }
+    if writer_failed.is_none() {
+        // Every 250 in the journal is committed now.
+        if let Err(e) = journal.clear() {
+            eprintln!("warning: cannot empty {}: {e} (harmless: the next run replays it)", journal.path().display());
+        }
+    }
+    let elapsed = started_at.elapsed().as_secs_f64();
+    let p = &progress;
+    let sent = p.sent.load(Ordering::Relaxed);
+    let stopped = fatal.or_else(|| req.stop.load(Ordering::Relaxed).then(|| "interrupted (Ctrl-C)".to_string()));
+    let mut summary = Summary {
+        issue: req.issue.id.clone(),
+        label: req.issue.label.clone(),
+        run_id: started.run_id,
+        first_run: started.first,
+        to_send: started.to_send,
+        sent,
+        already_sent: started.before.sent,
+        failed_temporary: p.failed_temporary.load(Ordering::Relaxed),
+        failed_permanent: p.failed_permanent.load(Ordering::Relaxed),
+        cancelled: p.cancelled.load(Ordering::Relaxed),
+        unknown_resent: p.unknown_resent.load(Ordering::Relaxed),
+        journal_replayed: replayed,
+        unknown_skipped: if matches!(req.mode, Mode::Resume { skip_unknown: true }) { started.unknown } else { 0 },
+        retries: p.retries.load(Ordering::Relaxed),
+        joined_since: started.joined_since,
+        waiting: started.waiting,
+        elapsed_secs: elapsed,
+        per_second: if elapsed > 0.0 { sent as f64 / elapsed } else { 0.0 },
+        ledger: ledger::Counts::default(),
+        stopped,
+    };
+    summary.ledger = ledger::counts(&conn, &req.issue.id)?;
+    let json = serde_json::to_value(&summary).unwrap_or_default();
+    ledger::finish_run(&conn, started.run_id, &json)?;
+    Ok(summary)
+}
+
+/// Send times of the last hour, as `Instant`s, when an hourly limit is set.
+fn recent_sends(conn: &Connection, per_hour: u64) -> rusqlite::Result<Vec<Instant>> {
+    if per_hour == 0 {
+        return Ok(Vec::new());
+    }
+    let now_wall = chrono::Utc::now();
+    let since = (now_wall - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let now = Instant::now();
+    Ok(ledger::sent_since(conn, &since)?
+        .iter()
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .filter_map(|t| (now_wall - t.with_timezone(&chrono::Utc)).to_std().ok())
+        .filter_map(|ago| now.checked_sub(ago))
+        .collect())
+}
+
+/// The feeder: pages through this run's rows in ledger order.
+fn feed(shared: &Shared, reader: Connection) {
+    let req = shared.req;
+    let mut after = 0;
+    let now = crate::subscribers::now_text();
+    'pages: loop {
+        if shared.stopping() {
+            break;
+        }
+        let page = match ledger::next_page(&reader, &req.issue.id, req.mode, after, req.settings.page_size, &now) {
+            Ok(p) => p,
+            Err(e) => {
+                shared.fail(format!("cannot read the ledger: {e}"));
+                break;
+            }
+        };
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for row in page {
+            if !shared.queue.push(Job { row, tries: 0 }, &shared.halt) {
+                break 'pages;
+            }
+        }
+    }
+    shared.queue.feeder_finished();
+}
+
+/// One worker: one SMTP connection, rows until the queue is empty.
+fn work(shared: &Shared) {
+    let settings = &shared.req.settings;
+    let mut conn: Option<SmtpConnection> = None;
+    let mut connect_failures = 0u32;
+    while let Some(mut job) = shared.queue.take(&shared.halt) {
+        if shared.stopping() {
+            shared.queue.done();
+            break;
+        }
+        if !job.row.active {
+            if shared.post(Op::Cancelled { id: job.row.id }) {
+                shared.progress.cancelled.fetch_add(1, Ordering::Relaxed);
+                (shared.req.on_progress)(&shared.progress);
+            }
+            shared.queue.done();
+            continue;
+        }
+        let msg = match (shared.req.render)(&job.row) {
+            Ok(m) => m,
+            Err(e) => {
+                shared.fail(format!("cannot build the message for {}: {e}", job.row.email));
+                shared.queue.done();
+                break;
+            }
+        };
+        if !shared.rate.acquire(&shared.halt) {
+            shared.queue.done();
+            break;
+        }
+        if conn.as_ref().is_none_or(SmtpConnection::has_broken) {
+            match shared.req.server.connect() {
+                Ok(c) => {
+                    conn = Some(c);
+                    connect_failures = 0;
+                }
+                Err(f) => {
+                    conn = None;
+                    connect_failures += 1;
+                    let host = format!("{}:{}", shared.req.server.host, shared.req.server.port);
+                    if f.permanent || connect_failures >= settings.max_attempts {
+                        shared.fail(format!(
+                            "cannot connect to the SMTP server {host} ({} tries): {}",
+                            connect_failures, f.text
+                        ));
+                        shared.queue.done();
+                        break;
+                    }
+                    // The row was not touched: put it back, wait, try again.
+                    let delay = backoff(settings, connect_failures);
+                    shared.queue.retry(job, Instant::now());
+                    nap(delay, &shared.halt);
+                    continue;
+                }
+            }
+        }
+        let was_unknown = job.row.state == State::Sending && job.tries == 0;
+        let may_send = match shared.writer.commit(Op::Sending { id: job.row.id, message_id: msg.message_id.clone() }) {
+            Ok(ok) => ok,
+            Err(e) => {
+                shared.fail(e);
+                shared.queue.done();
+                break;
+            }
+        };
+        if !may_send {
+            // Sent, cancelled or removed meanwhile: never mail it.
+            shared.queue.done();
+            continue;
+        }
+        let c = conn.as_mut().expect("connected above");
+        job.tries += 1;
+        match smtp::send(c, &msg.envelope, &msg.bytes) {
+            Ok(reply) => {
+                let at = crate::subscribers::now_text();
+                // First the journal (one write, survives a kill), then the ledger.
+                if let Err(e) = shared.journal.record(job.row.id, &at, &reply) {
+                    shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
+                }
+                if shared.post(Op::Sent { id: job.row.id, reply, at }) {
+                    shared.progress.sent.fetch_add(1, Ordering::Relaxed);
+                    if was_unknown {
+                        shared.progress.unknown_resent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                shared.queue.done();
+            }
+            Err(f) => {
+                if c.has_broken() {
+                    conn = None;
+                }
+                settle_failure(shared, job, &f);
+            }
+        }
+        (shared.req.on_progress)(&shared.progress);
+    }
+    if let Some(mut c) = conn {
+        let _ = c.quit();
+    }
+}
+
+/// Records a failed attempt: permanent, retry later in this run, or left for a resume.
+fn settle_failure(shared: &Shared, job: Job, f: &Failure) {
+    let settings = &shared.req.settings;
+    if f.permanent {
+        if shared.post(Op::FailedPermanent { id: job.row.id, reply: f.text.clone() }) {
+            shared.progress.failed_permanent.fetch_add(1, Ordering::Relaxed);
+        }
+        shared.queue.done();
+        return;
+    }
+    let delay = backoff(settings, job.tries);
+    let next = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+    let next_text = next.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    if !shared.post(Op::FailedTemporary { id: job.row.id, reply: f.text.clone(), next_retry_at: next_text }) {
+        shared.queue.done();
+        return;
+    }
+    if job.tries < settings.max_attempts && !shared.stopping() {
+        shared.progress.retries.fetch_add(1, Ordering::Relaxed);
+        shared.queue.retry(job, Instant::now() + delay);
+    } else {
+        shared.progress.failed_temporary.fetch_add(1, Ordering::Relaxed);
+        shared.queue.done();
+    }
+}
+
+/// Exponential backoff with jitter: `retry_delay · 2^(n-1)`, capped, then a random
+/// point in its upper half, so workers that failed together do not retry together.
+pub fn backoff(settings: &Settings, n: u32) -> Duration {
+    let base = settings.retry_delay.as_secs_f64() * 2f64.powi(n.saturating_sub(1).min(30) as i32);
+    let capped = base.min(settings.max_retry_delay.as_secs_f64());
+    let unit = getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64);
+    Duration::from_secs_f64(capped * (0.5 + 0.5 * unit))
+}
+
+/// Sleeps up to `d`, waking early when the run stops.
+fn nap(d: Duration, stop: &AtomicBool) {
+    let end = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let s = Settings {
+            connections: 1,
+            max_per_second: 0.0,
+            max_per_hour: 0,
+            max_attempts: 5,
+            retry_delay: Duration::from_secs(2),
+            max_retry_delay: Duration::from_secs(10),
+            page_size: 10,
+        };
+        for _ in 0..50 {
+            let d1 = backoff(&s, 1).as_secs_f64();
+            assert!((1.0..=2.0).contains(&d1), "{d1}");
+            let d3 = backoff(&s, 3).as_secs_f64();
+            assert!((4.0..=8.0).contains(&d3), "{d3}");
+            let d9 = backoff(&s, 9).as_secs_f64();
+            assert!((5.0..=10.0).contains(&d9), "{d9}");
+        }
+    }
+}
