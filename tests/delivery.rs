@@ -266,3 +266,99 @@ fn a_server_restart_mid_send_loses_and_doubles_nobody() {
     }
     eprintln!("server restart: {} of 200 subscribers got a duplicate (lost 250s)", doubled.len());
 }
+
+#[test]
+fn the_per_second_limit_holds_for_the_whole_send() {
+    // 4 connections share one limit of 25 messages/s. Only lower bounds on time are
+    // checked (a slow machine only spaces messages further): the k-th message cannot
+    // have gone out before the run's start plus k/25 s.
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 40, "connections = 4\nmax_per_second = 25");
+    let out = list.send(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server.count(), 40);
+    let db = list.db();
+    let parse = |t: String| chrono::DateTime::parse_from_rfc3339(&t).unwrap();
+    let started = parse(db.query_row("SELECT started_at FROM delivery_runs", [], |r| r.get(0)).unwrap());
+    let sent: Vec<_> = db
+        .prepare("SELECT sent_at FROM deliveries ORDER BY sent_at")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|t| parse(t.unwrap()))
+        .collect();
+    for (k, t) in sent.iter().enumerate() {
+        // Stored times are cut to the millisecond: allow that one.
+        let earliest = started + chrono::Duration::milliseconds(k as i64 * 40 - 1);
+        assert!(*t >= earliest, "message {k} went out at {t}, before {earliest}: the limit was exceeded");
+    }
+}
+
+#[test]
+fn the_hourly_limit_counts_earlier_runs_and_ctrl_c_stops_cleanly() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 12, "connections = 2\nmax_per_hour = 5");
+    for run in 0..2 {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_newsdesk"))
+            .args(["-c", list.site.path("config.toml").to_str().unwrap(), "send", "--subscribers", "--yes"])
+            .current_dir(list.site.path(""))
+            .env("SOURCE_DATE_EPOCH", support::EPOCH)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while server.count() < 5 {
+            assert!(std::time::Instant::now() < deadline, "run {run}: the first 5 were not sent");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // The next slot is an hour away: nothing more goes out (on the second run,
+        // because the ledger says 5 went out in the last hour).
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(server.count(), 5, "run {run}: the hourly limit was exceeded");
+        let int = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(int.success());
+        let out = child.wait_with_output().unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "run {run}: {t}");
+        assert!(t.contains("stopped early: interrupted (Ctrl-C)"), "run {run}: {t}");
+        assert!(t.contains("5 sent, 7 pending, 0 unknown"), "run {run}: {t}");
+    }
+    assert_eq!(list.states().get("sent"), Some(&5));
+    assert_eq!(list.states().get("pending"), Some(&7));
+}
+
+#[test]
+fn bad_databases_and_configs_are_clear_errors_and_send_nothing() {
+    let server = SmtpServer::start();
+    // No database yet.
+    let site = support::Site::new(&delivery_common::config(server.port(), ""));
+    let out = site.run(&["send", "--subscribers", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("there is no subscriber database at"), "{}", text(&out));
+    assert!(!site.path("state/newsdesk.db").exists(), "a send must not create an empty list");
+
+    // A damaged database: named, left as it was.
+    std::fs::create_dir_all(site.path("state")).unwrap();
+    let junk = b"SQLite format 3\0 but then garbage, not pages".repeat(100);
+    std::fs::write(site.path("state/newsdesk.db"), &junk).unwrap();
+    let out = site.run(&["send", "--subscribers", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("is not a newsdesk database"), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    assert_eq!(std::fs::read(site.path("state/newsdesk.db")).unwrap(), junk);
+    let status = site.run(&["status"]);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(text(&status).contains("is not a newsdesk database"), "{}", text(&status));
+
+    // No unsubscribe link: refused before anything is rendered or sent.
+    let list = ListSite::new(server.port(), 2, "");
+    let cfg = std::fs::read_to_string(list.site.path("config.toml")).unwrap();
+    let without: String = cfg.lines().filter(|l| !l.starts_with("unsubscribe_url")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(list.site.path("config.toml"), without).unwrap();
+    let out = list.send(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("`[subscribers] unsubscribe_url` is not set"), "{}", text(&out));
+    assert_eq!(server.count(), 0);
+}

@@ -52,13 +52,20 @@ impl Server {
     /// Reads `[smtp]`; the password comes from `password_env` or `password_file`.
     pub fn from_config(config: &Config) -> Result<Server, String> {
         let smtp: &SmtpConfig = &config.smtp;
-        let security = match smtp.security.to_ascii_lowercase().as_str() {
-            "none" | "plain" | "insecure" => Security::None,
+        // The same rules as the list send's transport (src/email/transport.rs).
+        let security = match smtp.security.as_str() {
+            "none" if is_loopback(&smtp.host) => Security::None,
+            "none" => {
+                return Err(format!(
+                    "`[smtp] security = \"none\"` would send mail and password unencrypted to `{}`: use \"starttls\" or \"tls\" (\"none\" is only for a server on this machine)",
+                    smtp.host
+                ));
+            }
             "starttls" => Security::StartTls,
-            "tls" | "ssl" | "smtps" | "wrapper" => Security::Tls,
+            "tls" => Security::Tls,
             other => {
                 return Err(format!(
-                    "`[smtp] security = \"{other}\"` is not known; use \"starttls\", \"tls\" or \"none\""
+                    "`[smtp] security = \"{other}\"` is not known; use \"starttls\", \"tls\" or \"none\" (localhost only)"
                 ));
             }
         };
@@ -111,6 +118,11 @@ impl Server {
         }
         Ok(conn)
     }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Why a message (or a connection) did not get through.
