@@ -205,3 +205,69 @@ pub fn replay_journal(conn: &mut Connection, database: &Path) -> Result<usize, S
     j.clear().map_err(|e| format!("cannot empty the sent journal: {e}"))?;
     Ok(settled)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::ledger::{IssueKey, Mode, State};
+
+    #[test]
+    fn the_journal_settles_rows_a_killed_run_left_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("n.db");
+        let mut conn = crate::db::open(&db).unwrap();
+        for i in 0..3 {
+            crate::subscribers::add(&conn, &format!("s{i}@example.org"), None, false).unwrap();
+        }
+        let issue = IssueKey { id: "i".into(), label: "i".into() };
+        ledger::start_run(&mut conn, &issue, Mode::Resume { skip_unknown: false }, false).unwrap();
+        let rows = ledger::next_page(&conn, "i", Mode::Resume { skip_unknown: false }, 0, 10, "x").unwrap();
+        for r in &rows {
+            assert!(ledger::mark_sending(&conn, r.id, "<m@x>").unwrap());
+        }
+        // Row 0's 250 made it into the journal, row 1's did not; then a line cut short.
+        let j = Journal::open(&db).unwrap();
+        j.record(rows[0].id, "2026-01-01T00:00:00.000Z", "250 2.0.0\tqueued").unwrap();
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(journal_path(&db)).unwrap();
+        f.write_all(format!("{}\t2026-01-01", rows[1].id).as_bytes()).unwrap();
+        drop(f);
+
+        assert_eq!(replay_journal(&mut conn, &db).unwrap(), 1);
+        let states: Vec<State> = rows
+            .iter()
+            .map(|r| {
+                let s: String =
+                    conn.query_row("SELECT state FROM deliveries WHERE id = ?1", [r.id], |x| x.get(0)).unwrap();
+                State::parse(&s).unwrap()
+            })
+            .collect();
+        assert_eq!(states, [State::Sent, State::Sending, State::Sending]);
+        let reply: String =
+            conn.query_row("SELECT reply FROM deliveries WHERE id = ?1", [rows[0].id], |x| x.get(0)).unwrap();
+        assert_eq!(reply, "250 2.0.0 queued");
+        // Emptied once applied; replaying again changes nothing.
+        assert!(read_journal(&db).unwrap().is_empty());
+        assert_eq!(replay_journal(&mut conn, &db).unwrap(), 0);
+    }
+
+    #[test]
+    fn group_commit_applies_in_order_and_acknowledges() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("n.db");
+        let mut conn = crate::db::open(&db).unwrap();
+        crate::subscribers::add(&conn, "a@example.org", None, false).unwrap();
+        let issue = IssueKey { id: "i".into(), label: "i".into() };
+        ledger::start_run(&mut conn, &issue, Mode::Resume { skip_unknown: false }, false).unwrap();
+        let id = ledger::next_page(&conn, "i", Mode::Resume { skip_unknown: false }, 0, 10, "x").unwrap()[0].id;
+        let (w, handle) = spawn(conn);
+        assert_eq!(w.commit(Op::Sending { id, message_id: "<m@x>".into() }), Ok(true));
+        w.post(Op::Sent { id, reply: "250 ok".into(), at: "t".into() }).unwrap();
+        // A sent row can never be marked sending again.
+        assert_eq!(w.commit(Op::Sending { id, message_id: "<m@x>".into() }), Ok(false));
+        drop(w);
+        let (conn, failed) = handle.join().unwrap();
+        assert!(failed.is_none());
+        assert_eq!(ledger::counts(&conn, "i").unwrap().sent, 1);
+    }
+}
