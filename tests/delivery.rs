@@ -362,3 +362,17 @@ fn bad_databases_and_configs_are_clear_errors_and_send_nothing() {
     assert!(text(&out).contains("`[subscribers] unsubscribe_url` is not set"), "{}", text(&out));
     assert_eq!(server.count(), 0);
 }
+
+#[test]
+fn a_row_edited_by_hand_into_a_bad_address_fails_alone() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 4, "");
+    list.db().execute("UPDATE subscribers SET email = 'not an address' WHERE email = ?1", [address(1)]).unwrap();
+    let out = list.send(&[]);
+    // Only a permanent failure is left: nothing to retry, so the send succeeds.
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server.count(), 3);
+    let row = &list.ledger()["not an address"];
+    assert_eq!(row.state, "failed_permanent");
+    assert!(row.reply.as_deref().unwrap().starts_with("not sent: `not an address` is not a valid address"), "{row:?}");
+}

@@ -478,9 +478,24 @@ fn work(shared: &Shared) {
         let msg = match (shared.req.render)(&job.row) {
             Ok(m) => m,
             Err(e) => {
-                shared.fail(format!("cannot build the message for {}: {e}", job.row.email));
+                // This one message cannot be built (say, an address edited by hand into
+                // something invalid): record why, and go on with the others.
+                match shared.writer.commit(Op::Sending { id: job.row.id, message_id: String::new() }) {
+                    Ok(true) => {
+                        if shared.post(Op::FailedPermanent { id: job.row.id, reply: format!("not sent: {e}") }) {
+                            shared.progress.failed_permanent.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        shared.fail(e);
+                        shared.queue.done();
+                        break;
+                    }
+                }
                 shared.queue.done();
-                break;
+                (shared.req.on_progress)(&shared.progress);
+                continue;
             }
         };
         if !shared.rate.acquire(&shared.halt) {

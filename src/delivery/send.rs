@@ -97,7 +97,7 @@ pub fn run(inv: &Invocation) -> ExitCode {
     };
     // The body's warnings, once, from a sample subscriber's message.
     let sample = sample_row();
-    let sample_recipient = recipient_for(&digest, &sample, &url_template);
+    let sample_recipient = recipient_for(&digest, &sample, &url_template).expect("the sample address is valid");
     report.extend(crate::email::lint::lint(&digest, &digest.parts_for(&sample_recipient)));
     if let Err(e) = digest.message_for(&sample_recipient) {
         report.push(Diagnostic::error("bad-message", format!("cannot build the message: {e}")));
@@ -172,7 +172,7 @@ pub fn run(inv: &Invocation) -> ExitCode {
     install_ctrl_c(stop.clone());
     let bar = progress_bar(human);
     let render = |row: &Row| -> Result<Outgoing, String> {
-        let r = recipient_for(&digest, row, &url_template);
+        let r = recipient_for(&digest, row, &url_template)?;
         let message_id = digest.message_id_for(&r);
         let mut message = digest.message_for(&r).map_err(|e| format!("cannot build the message: {e}"))?;
         if let Some(s) = &signer {
@@ -312,20 +312,18 @@ fn unsubscribe_template(config: &Config) -> Result<String, Box<Diagnostic>> {
 
 /// The digest's recipient for a ledger row: `To` with the subscriber's name, their
 /// token in the unsubscribe link, and a Message-ID stable per (issue, address).
-pub fn recipient_for(digest: &Digest, row: &Row, url_template: &str) -> Recipient {
-    let address: lettre::Address = row.email.parse().unwrap_or_else(|_| {
-        // Addresses are validated on import; a row edited by hand falls back to its parts.
-        let (user, domain) = row.email.rsplit_once('@').unwrap_or((&row.email, "invalid"));
-        lettre::Address::new_dangerous(user, domain)
-    });
-    Recipient {
+pub fn recipient_for(digest: &Digest, row: &Row, url_template: &str) -> Result<Recipient, String> {
+    // Addresses are validated on import; a row edited by hand may not be.
+    let address: lettre::Address =
+        row.email.parse().map_err(|e| format!("`{}` is not a valid address: {e}", row.email))?;
+    Ok(Recipient {
         to: Mailbox::new(row.name.clone(), address.clone()),
         envelope_to: vec![address],
         id_key: Some(format!("subscriber:{}", row.email.to_ascii_lowercase())),
         name: row.name.clone().unwrap_or_default(),
         unsubscribe_url: Some(url_template.replace("{token}", &row.token)),
         unsubscribe_mailto: digest.settings.unsubscribe_mailto.clone(),
-    }
+    })
 }
 
 fn sample_row() -> Row {
