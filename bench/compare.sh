@@ -3,19 +3,26 @@
 #
 #   bash bench/compare.sh [--sizes "1000 10000 100000"] [--runs 5] [--max-jekyll 10000]
 #                         [--max-hugo 100000] [--timeout 900] [--seed 1] [--tools "newsdesk hugo jekyll"]
-#                         [--no-install] [--no-build] [--allow-missing-newsdesk]
+#                         [--warmup 1] [--warmup-max 30] [--no-install] [--no-build]
+#                         [--allow-missing-newsdesk]
 #
-# For every size: generate the archive (bench/gen_corpus.py, cached by a stamp),
+# For every size: generate the archive (bench/gen_corpus.py; reused while the
+# generator, size, seed and source are unchanged) and read it into the page cache;
 # then for every tool one warm-up run and R measured cold runs (output folder and
-# tool caches deleted before each run), each under /usr/bin/time for wall time,
-# CPU time (user+sys) and peak RSS. Every run's output is checked (exactly 20
-# feed items linking to the 20 newest posts); a bad Hugo/Jekyll output aborts.
+# tool caches deleted before each run). The warm-up is left out when the tool's
+# median at the previous size, scaled by size, predicts more than --warmup-max
+# seconds (its binary and libraries are warm already; saves ~2 min of Jekyll).
+# Each run is measured by bench/measure.py: wall time, CPU time (user+sys) and
+# peak RSS (via /usr/bin/time) of that one run. Every run's output is checked by
+# bench/check_feed.py (exactly 20 items, the 20 newest posts); a bad Hugo/Jekyll
+# output aborts, a missing or broken newsdesk is reported and skipped (exit 2).
 # Results: bench/results/compare.csv, compare.md, time_vs_size.svg/.png.
 set -euo pipefail
 
 SIZES="1000 10000 100000"
 RUNS=5
 WARMUP=1
+WARMUP_MAX=30
 MAX_JEKYLL=10000
 MAX_HUGO=100000
 TIMEOUT=900
@@ -25,7 +32,7 @@ INSTALL=1
 BUILD=1
 ALLOW_MISSING_NEWSDESK=0
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 die() { echo "compare.sh: ERROR: $*" >&2; exit 1; }
 log() { echo "compare.sh: $*" >&2; }
 
@@ -34,6 +41,7 @@ while [[ $# -gt 0 ]]; do
     --sizes) SIZES="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
+    --warmup-max) WARMUP_MAX="$2"; shift 2 ;;
     --max-jekyll) MAX_JEKYLL="$2"; shift 2 ;;
     --max-hugo) MAX_HUGO="$2"; shift 2 ;;
     --timeout) TIMEOUT="$2"; shift 2 ;;
@@ -46,7 +54,7 @@ while [[ $# -gt 0 ]]; do
     *) usage >&2; die "unknown argument: $1" ;;
   esac
 done
-for v in RUNS WARMUP MAX_JEKYLL MAX_HUGO TIMEOUT SEED; do
+for v in RUNS WARMUP WARMUP_MAX MAX_JEKYLL MAX_HUGO TIMEOUT SEED; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "--${v,,} must be a non-negative integer (got '${!v}')"
 done
 [[ "$RUNS" -ge 1 ]] || die "--runs must be >= 1"
@@ -58,7 +66,7 @@ BENCH="$REPO/bench"
 CORPUS_ROOT="$REPO/target/bench-corpus"
 OUT_ROOT="$REPO/target/bench-out"
 RESULTS="$BENCH/results"
-NEWSDESK="$REPO/target/release/newsdesk"
+NEWSDESK="${NEWSDESK_BIN:-$REPO/target/release/newsdesk}"   # NEWSDESK_BIN: measure another build
 TIME=/usr/bin/time
 mkdir -p "$CORPUS_ROOT" "$OUT_ROOT" "$RESULTS"
 cd "$REPO"
@@ -123,6 +131,7 @@ MACHINE="$OUT_ROOT/machine.txt"
   echo "os: $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null), kernel $(uname -r)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) cores available to this process)"
   echo "memory: $(free -h | awk '/^Mem:/{print $2 " total, " $7 " available"}')"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "newsdesk: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo 'no commit'), $(rustc --version 2>/dev/null || echo 'rustc ?')"
   if have hugo; then echo "hugo: $(hugo version 2>/dev/null | head -1)"; fi
   if have jekyll; then
@@ -131,6 +140,9 @@ MACHINE="$OUT_ROOT/machine.txt"
 } > "$MACHINE"
 echo "--- free -h" >> "$MACHINE"; free -h >> "$MACHINE"
 cat "$MACHINE" >&2
+if awk '{exit !($1 > 0.5)}' /proc/loadavg; then
+  log "WARNING: the machine is busy (load $(cut -d' ' -f1 /proc/loadavg)); timings will be noisy"
+fi
 
 # ---------------------------------------------------------------- corpora
 gen_stamp() {  # inputs that determine a corpus: generator, source listing, size, seed
@@ -170,9 +182,9 @@ prepare() {
   esac
 }
 
-# run_once TOOL DIR OUT LOG -> prints "wall cpu peak_kib"; returns the tool's exit code
+# run_once TOOL DIR OUT LOG -> prints "wall_s cpu_s peak_kib"; returns the tool's exit code (124: timeout)
 run_once() {
-  local tool="$1" dir="$2" out="$3" logf="$4" tfile="$OUT_ROOT/time.txt" rc=0
+  local tool="$1" dir="$2" out="$3" logf="$4"
   local -a cmd
   case "$tool" in
     newsdesk) cmd=("$NEWSDESK" -c "$dir/newsdesk.toml" build --out "$out") ;;
@@ -180,18 +192,24 @@ run_once() {
     jekyll) cmd=(env JEKYLL_ENV=production jekyll build --source "$dir" --destination "$out" --quiet) ;;
   esac
   prepare "$tool" "$dir" "$out"
-  "$TIME" -f '%e %U %S %M' -o "$tfile" timeout "$TIMEOUT" "${cmd[@]}" >"$logf" 2>&1 || rc=$?
-  # GNU time prefixes "Command exited with non-zero status N" on failure; the numbers are the last line
-  tail -n 1 "$tfile" | awk '{printf "%.2f %.2f %d\n", $1, $2 + $3, $4}'
-  return "$rc"
+  # measure.py runs the command under /usr/bin/time -f %M (peak RSS) and times it
+  # itself with microsecond resolution (/usr/bin/time's %e %U %S only have 10 ms)
+  python3 "$BENCH/measure.py" --timeout "$TIMEOUT" --log "$logf" -- "${cmd[@]}"
 }
 
 declare -A DROPPED=()   # tool -> reason it is not run at larger sizes
+declare -A LAST_MED=() LAST_N=()   # tool -> median wall / size of its last measured size
+WARM_SKIPPED=()
+median_wall() {
+  grep "^$1,$2," "$CSV_TMP" | cut -d, -f4 | sort -g |
+    awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
 NEWSDESK_FAILED=0
 
 for n in $SIZES; do
   ensure_corpus "$n"
   dir="$CORPUS_ROOT/$n"
+  find "$dir/_posts" -type f -exec cat {} + > /dev/null   # same page-cache state for every tool
   for tool in $TOOLS; do
     # ---- decide whether this tool runs at this size
     reason=""
@@ -202,13 +220,22 @@ for n in $SIZES; do
     fi
     if [[ -n "$reason" ]]; then
       log "$tool @ $n: skipped ($reason)"
-      echo "$tool,$n,skipped: $reason" >> "$STATUS"
+      echo "$tool,$n,skipped: ${reason//,/;}" >> "$STATUS"
       continue
     fi
     out="$OUT_ROOT/$tool-$n"
     logf="$OUT_ROOT/$tool-$n.log"
     status=ok
-    for ((r = 1 - WARMUP; r <= RUNS; r++)); do
+    warm="$WARMUP"
+    if [[ "$warm" -gt 0 && -n "${LAST_MED[$tool]:-}" ]]; then
+      est="$(awk -v m="${LAST_MED[$tool]}" -v a="${LAST_N[$tool]}" -v b="$n" 'BEGIN{printf "%.0f", m * b / a}')"
+      if [[ "$est" -gt "$WARMUP_MAX" ]]; then
+        log "$tool @ $n: no warm-up run (about ${est}s expected from the size ${LAST_N[$tool]} runs, over --warmup-max $WARMUP_MAX)"
+        warm=0
+        WARM_SKIPPED+=("$tool@$n")
+      fi
+    fi
+    for ((r = 1 - warm; r <= RUNS; r++)); do
       rc=0
       m="$(run_once "$tool" "$dir" "$out" "$logf")" || rc=$?
       label="run $r/$RUNS"
@@ -248,14 +275,20 @@ for n in $SIZES; do
       grep -v "^$tool,$n," "$CSV_TMP" > "$CSV_TMP.2" || true
       mv "$CSV_TMP.2" "$CSV_TMP"
     fi
-    echo "$tool,$n,$status" >> "$STATUS"
+    status="${status//"$REPO/"/}"
+    echo "$tool,$n,${status//,/;}" >> "$STATUS"
+    if [[ "$status" == ok ]]; then
+      LAST_MED[$tool]="$(median_wall "$tool" "$n")"
+      LAST_N[$tool]="$n"
+    fi
     rm -rf "$out"   # keep the disk tidy; the log stays
   done
 done
 
 mv "$CSV_TMP" "$RESULTS/compare.csv"
+sed -i "/^load average at start:/a load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (includes the benchmark's own last runs)" "$MACHINE"
 python3 "$BENCH/summarize.py" "$RESULTS/compare.csv" "$STATUS" "$MACHINE" "$RESULTS/compare.md" \
-  "--runs=$RUNS" "--warmup=$WARMUP"
+  "--runs=$RUNS" "--warmup=$WARMUP" "--no-warmup=${WARM_SKIPPED[*]:-}"
 if PLOT_PY="$(pick_plot_python)"; then
   MPLBACKEND=Agg "$PLOT_PY" "$BENCH/plot.py" "$RESULTS/compare.csv" "$RESULTS"
 else
