@@ -94,6 +94,16 @@ impl Signer {
         })
     }
 
+    /// The configured signer for a command; a key that cannot be used is an error
+    /// diagnostic pointing at the config, so nothing goes out unsigned by mistake.
+    pub fn for_command(config: &Config) -> Result<Option<Signer>, crate::diag::Diagnostic> {
+        Signer::from_config(config).map_err(|e| {
+            crate::diag::Diagnostic::error("dkim", e.to_string())
+                .in_file(&config.path)
+                .help("point `[email.dkim] key_file` at an unencrypted RSA or Ed25519 private key in PEM")
+        })
+    }
+
     /// Adds the `DKIM-Signature` header. Sign last: any later change breaks it.
     pub fn sign(&self, message: &mut Message) {
         message.sign(&self.config);

@@ -202,3 +202,34 @@ fn a_bad_key_file_stops_the_send_before_anything_goes_out() {
     assert!(!t.contains("c2VjcmV0"), "the key's contents must not be printed: {t}");
     assert_eq!(server.count(), 0);
 }
+
+#[test]
+fn list_sends_and_previews_are_signed_too() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let key = rsa_key();
+    let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+    let server = SmtpServer::start();
+    let cfg = config(server.port(), "");
+    let site = Site::new(&format!(
+        "{cfg}\n[email.dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nkey_file = \"dkim.pem\"\n"
+    ));
+    std::fs::write(site.path("dkim.pem"), pem.as_bytes()).unwrap();
+
+    let out = site.run(&["preview"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let eml = std::fs::read(site.path("_preview/message.eml")).unwrap();
+    let previewed = String::from_utf8_lossy(&eml).to_string();
+    assert!(previewed.contains("DKIM-Signature:"), "the preview shows the signed message");
+    for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!previewed.contains(line) && !text(&out).contains(line), "the private key leaked");
+    }
+    assert_verifies(&[eml], &rsa_record(&key));
+
+    // A list send goes through the same path as this test send (the test config has
+    // no list address).
+    let out = site.run(&["send", "--to", "editor@example.org", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let messages: Vec<Vec<u8>> = server.messages().into_iter().map(|m| m.data).collect();
+    assert_eq!(messages.len(), 1);
+    assert_verifies(&messages, &rsa_record(&key));
+}

@@ -178,6 +178,23 @@ fn a_temporary_failure_is_retried_and_delivered_once() {
 }
 
 #[test]
+fn a_connection_cut_during_data_is_temporary_and_retried() {
+    let server = SmtpServer::start();
+    server.faults(|f| {
+        f.cut.insert(LIST.into(), 1);
+    });
+    let site = Site::new(&mail_config(server.port()));
+    let eml = preview_eml(&site);
+    let out = site.run(&["send"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert_eq!(server.applied().cut, 1, "the server cut the first attempt mid-DATA");
+    assert_eq!(server.count(), 1, "the retry delivered it once");
+    assert_same(&server.messages()[0].data, &eml);
+    assert!(shown.contains("temporary failure sending to kubernetes-dev@example.org"), "{shown}");
+}
+
+#[test]
 fn a_temporary_failure_that_persists_gives_up_after_max_attempts() {
     let server = SmtpServer::start();
     server.faults(|f| {

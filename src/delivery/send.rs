@@ -77,14 +77,10 @@ pub fn run(inv: &Invocation) -> ExitCode {
     let Some(digest) = render_digest(inv, &url_template, &mut report) else {
         return fail(report);
     };
-    let signer = match Signer::from_config(config) {
+    let signer = match Signer::for_command(config) {
         Ok(s) => s,
-        Err(e) => {
-            report.push(
-                Diagnostic::error("dkim", e.to_string())
-                    .in_file(&config.path)
-                    .help("point `[email.dkim] key_file` at an unencrypted RSA or Ed25519 private key in PEM"),
-            );
+        Err(d) => {
+            report.push(d);
             return fail(report);
         }
     };

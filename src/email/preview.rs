@@ -9,6 +9,7 @@ use crate::build;
 use crate::cli::{Format, SelectArgs, print_report};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report, display_path};
+use crate::dkim::Signer;
 use crate::load;
 use crate::model::{Archive, Selection};
 use crate::output::Staged;
@@ -84,7 +85,7 @@ pub struct Prepared {
 
 /// Renders `post`'s digest for the list (or, without `[email] to`, for the sender) and
 /// adds the mail warnings to `report`.
-pub fn prepare(config: &Config, digest: &Digest, report: &mut Report) -> Option<Prepared> {
+pub fn prepare(config: &Config, digest: &Digest, signer: Option<&Signer>, report: &mut Report) -> Option<Prepared> {
     let recipient = match digest.list_recipient() {
         Some(r) => r,
         None => {
@@ -100,15 +101,25 @@ pub fn prepare(config: &Config, digest: &Digest, report: &mut Report) -> Option<
             digest.test_recipient(digest.settings.from.email.clone())
         }
     };
-    for_recipient(digest, recipient, report)
+    for_recipient(digest, recipient, signer, report)
 }
 
-/// Builds the message for `recipient` and lints it.
-pub fn for_recipient(digest: &Digest, recipient: Recipient, report: &mut Report) -> Option<Prepared> {
+/// Builds the message for `recipient` (DKIM-signed when configured) and lints it.
+pub fn for_recipient(
+    digest: &Digest,
+    recipient: Recipient,
+    signer: Option<&Signer>,
+    report: &mut Report,
+) -> Option<Prepared> {
     let parts = digest.parts_for(&recipient);
     report.extend(lint::lint(digest, &parts));
     let message = match digest.message_for(&recipient) {
-        Ok(m) => m,
+        Ok(mut m) => {
+            if let Some(s) = signer {
+                s.sign(&mut m);
+            }
+            m
+        }
         Err(e) => {
             report.push(Diagnostic::error("bad-message", format!("cannot build the message: {e}")));
             return None;
@@ -196,8 +207,16 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &PreviewArgs, cwd: O
     let selection = args.select.selection();
     let out = args.out.clone().unwrap_or_else(|| default_out(config));
     let mut report = Report::default();
+    let signer = match Signer::for_command(config) {
+        Ok(s) => s,
+        Err(d) => {
+            report.push(d);
+            print_report(&report, args.format, cwd, serde_json::json!({ "ok": false }));
+            return ExitCode::FAILURE;
+        }
+    };
     let result = load_and_render(config, posts_dir, selection, args.post.as_deref(), &mut report)
-        .and_then(|(archive, digest)| prepare(config, &digest, &mut report).map(|p| (archive, p)));
+        .and_then(|(archive, digest)| prepare(config, &digest, signer.as_ref(), &mut report).map(|p| (archive, p)));
     let Some((archive, prepared)) = result else {
         report.sort();
         print_report(&report, args.format, cwd, serde_json::json!({ "ok": false }));

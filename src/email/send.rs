@@ -180,6 +180,13 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         }
     }
 
+    let signer = match crate::dkim::Signer::for_command(config) {
+        Ok(s) => s,
+        Err(d) => {
+            report.push(d);
+            return fail(report, serde_json::json!({ "ok": false }));
+        }
+    };
     let mailer = match transport::mailer(config) {
         Ok(m) => m,
         Err(d) => {
@@ -194,7 +201,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         let mut copies = Report::default();
         // Every copy has the same body: its warnings are reported once.
         let target = if i == 0 { &mut report } else { &mut copies };
-        match preview::for_recipient(&digest, r, target) {
+        match preview::for_recipient(&digest, r, signer.as_ref(), target) {
             Some(p) => prepared.push(p),
             None => {
                 report.extend(copies.diagnostics);

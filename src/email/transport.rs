@@ -315,7 +315,9 @@ fn classify_smtp(e: &lettre::transport::smtp::Error, timeout: Duration) -> SendE
         return SendError { failure, code: Some(code_num), text };
     }
     let timeout_hit = timed_out(e);
-    let temporary = timeout_hit || !(e.is_tls() || e.is_client() || e.is_response() || e.is_permanent());
+    // A response error without a reply code is a reply cut short (the connection dropped
+    // mid-DATA): temporary, like any other lost connection.
+    let temporary = timeout_hit || !(e.is_tls() || e.is_client() || e.is_permanent());
     let text = if timeout_hit {
         format!("timed out: the server did not answer within {}s ({})", timeout.as_secs(), chain(e))
     } else {
