@@ -1,0 +1,206 @@
+//! An SMTP sink for throughput benchmarks: accepts every message on 127.0.0.1 and
+//! throws it away.
+//!
+//! `sink [--port P] [--stats FILE]`
+//!
+//! - Prints `listening on 127.0.0.1:PORT` on stdout once bound (`--port 0`, the default,
+//!   takes a free port).
+//! - One thread per connection, blocking I/O. Offers PIPELINING (RFC 2920): replies are
+//!   collected while pipelined input is waiting in the buffer and written in one go
+//!   before the next blocking read, so a pipelining client gets one round trip per
+//!   message.
+//! - DATA is scanned for the `CRLF.CRLF` terminator with memchr's SIMD search; nothing
+//!   is parsed or kept.
+//! - `--stats FILE`: rewritten (atomically) every 100 ms while counts change, as
+//!   `messages=N bytes=N connections=N commands=N`.
+
+use memchr::memmem;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Counters {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+    connections: AtomicU64,
+    commands: AtomicU64,
+}
+
+impl Counters {
+    fn line(&self) -> String {
+        format!(
+            "messages={} bytes={} connections={} commands={}\n",
+            self.messages.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+            self.connections.load(Ordering::Relaxed),
+            self.commands.load(Ordering::Relaxed)
+        )
+    }
+}
+
+fn main() {
+    let mut port = 0u16;
+    let mut stats: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--port" => port = args.next().and_then(|p| p.parse().ok()).expect("--port N"),
+            "--stats" => stats = Some(args.next().expect("--stats FILE").into()),
+            other => {
+                eprintln!("sink: unknown argument {other}\nusage: sink [--port P] [--stats FILE]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+    println!("listening on {}", listener.local_addr().expect("local address"));
+    std::io::stdout().flush().ok();
+    let counters = Arc::new(Counters::default());
+    if let Some(path) = stats {
+        let c = counters.clone();
+        std::thread::spawn(move || {
+            let mut last = String::new();
+            let tmp = path.with_extension("tmp");
+            loop {
+                let line = c.line();
+                if line != last {
+                    if std::fs::write(&tmp, &line).and_then(|_| std::fs::rename(&tmp, &path)).is_err() {
+                        eprintln!("sink: cannot write {}", path.display());
+                    }
+                    last = line;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+    }
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        let c = counters.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = serve(stream, &c) {
+                // A client that goes away without QUIT is not our concern.
+                if e.kind() != std::io::ErrorKind::ConnectionReset {
+                    eprintln!("sink: {e}");
+                }
+            }
+        });
+    }
+}
+
+const EHLO: &[u8] =
+    b"250-sink.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE 0\r\n";
+
+fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
+    s.set_nodelay(true)?;
+    let finder = memmem::Finder::new(b"\r\n.\r\n");
+    let mut buf = vec![0u8; 256 * 1024];
+    // Bytes of the buffer not yet consumed: [start, end).
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    out.extend_from_slice(b"220 sink.localhost ESMTP\r\n");
+    let mut in_data = false;
+    // In DATA: the last bytes of the previous read, so a terminator split across reads is found.
+    let mut tail: Vec<u8> = Vec::with_capacity(8);
+    let mut data_bytes = 0u64;
+    let mut queued = 0u64;
+    loop {
+        // Consume everything that is complete in the buffer.
+        loop {
+            if in_data {
+                let chunk = &buf[start..end];
+                // The terminator may begin in `tail` (at most 4 bytes back).
+                let mut joined = [0u8; 9];
+                let t = tail.len();
+                joined[..t].copy_from_slice(&tail);
+                let k = chunk.len().min(9 - t);
+                joined[t..t + k].copy_from_slice(&chunk[..k]);
+                let found = if let Some(i) = finder.find(&joined[..t + k]) {
+                    Some(i + 5 - t)
+                } else {
+                    finder.find(chunk).map(|i| i + 5)
+                };
+                match found {
+                    Some(after) => {
+                        data_bytes += after as u64;
+                        start += after;
+                        in_data = false;
+                        tail.clear();
+                        queued += 1;
+                        c.messages.fetch_add(1, Ordering::Relaxed);
+                        c.bytes.fetch_add(data_bytes, Ordering::Relaxed);
+                        data_bytes = 0;
+                        out.extend_from_slice(format!("250 2.0.0 Ok: queued as S{queued}\r\n").as_bytes());
+                    }
+                    None => {
+                        data_bytes += chunk.len() as u64;
+                        let keep = chunk.len().min(4);
+                        let mut nt: Vec<u8> = tail.clone();
+                        nt.extend_from_slice(&chunk[chunk.len() - keep..]);
+                        let drop = nt.len().saturating_sub(4);
+                        tail = nt.split_off(drop);
+                        start = end;
+                        break;
+                    }
+                }
+            } else {
+                let Some(nl) = memchr::memchr(b'\n', &buf[start..end]) else { break };
+                let line = &buf[start..start + nl + 1];
+                start += nl + 1;
+                c.commands.fetch_add(1, Ordering::Relaxed);
+                let verb: Vec<u8> = line.iter().take(4).map(u8::to_ascii_uppercase).collect();
+                match &verb[..] {
+                    b"EHLO" => out.extend_from_slice(EHLO),
+                    b"HELO" => out.extend_from_slice(b"250 sink.localhost\r\n"),
+                    b"MAIL" => out.extend_from_slice(b"250 2.1.0 Ok\r\n"),
+                    b"RCPT" => out.extend_from_slice(b"250 2.1.5 Ok\r\n"),
+                    b"DATA" => {
+                        out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
+                        in_data = true;
+                        // The CRLF that ended DATA counts as the start of the terminator
+                        // (an empty message is just ".\r\n").
+                        tail.clear();
+                        tail.extend_from_slice(b"\r\n");
+                        data_bytes = 0;
+                    }
+                    b"RSET" => out.extend_from_slice(b"250 2.0.0 Ok\r\n"),
+                    b"NOOP" => out.extend_from_slice(b"250 2.0.0 Ok\r\n"),
+                    b"QUIT" => {
+                        out.extend_from_slice(b"221 2.0.0 Bye\r\n");
+                        s.write_all(&out)?;
+                        return Ok(());
+                    }
+                    _ => out.extend_from_slice(b"502 5.5.2 Command not recognized\r\n"),
+                }
+            }
+        }
+        // Nothing complete is left: answer everything at once, then wait for more.
+        if !out.is_empty() {
+            s.write_all(&out)?;
+            out.clear();
+        }
+        if start == end {
+            start = 0;
+            end = 0;
+        } else if start > 0 && end == buf.len() {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+        }
+        if end == buf.len() {
+            // A command line longer than the buffer: refuse it and drop it.
+            end = 0;
+            start = 0;
+            s.write_all(b"500 5.5.2 Line too long\r\n")?;
+        }
+        let n = s.read(&mut buf[end..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        end += n;
+    }
+}
