@@ -92,20 +92,56 @@ fn main() {
     }
 }
 
+const TERMINATOR: &[u8] = b"\r\n.\r\n";
+
+/// Finds the end of a message's data across reads.
+struct DataEnd<'f> {
+    finder: &'f memmem::Finder<'static>,
+    /// The last (up to 4) bytes seen, so a terminator split across reads is found.
+    tail: Vec<u8>,
+}
+
+impl<'f> DataEnd<'f> {
+    /// After `DATA`: the CRLF that ended the command counts as the start of the
+    /// terminator (an empty message is just `.\r\n`).
+    fn new(finder: &'f memmem::Finder<'static>) -> DataEnd<'f> {
+        DataEnd { finder, tail: b"\r\n".to_vec() }
+    }
+
+    /// The offset in `chunk` just past the terminator, or `None` when it is not in it yet.
+    fn feed(&mut self, chunk: &[u8]) -> Option<usize> {
+        // A terminator that begins in `tail` ends within the first 5 bytes of `chunk`.
+        let t = self.tail.len();
+        let mut joined = [0u8; 9];
+        joined[..t].copy_from_slice(&self.tail);
+        let k = chunk.len().min(9 - t);
+        joined[t..t + k].copy_from_slice(&chunk[..k]);
+        let found = match self.finder.find(&joined[..t + k]) {
+            Some(i) => Some(i + TERMINATOR.len() - t),
+            None => self.finder.find(chunk).map(|i| i + TERMINATOR.len()),
+        };
+        if found.is_none() {
+            self.tail.extend_from_slice(&chunk[chunk.len() - chunk.len().min(4)..]);
+            let drop = self.tail.len().saturating_sub(4);
+            self.tail.drain(..drop);
+        }
+        found
+    }
+}
+
 const EHLO: &[u8] =
     b"250-sink.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE 0\r\n";
 
 fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
     s.set_nodelay(true)?;
-    let finder = memmem::Finder::new(b"\r\n.\r\n");
+    let finder = memmem::Finder::new(TERMINATOR);
     let mut buf = vec![0u8; 256 * 1024];
     // Bytes of the buffer not yet consumed: [start, end).
     let (mut start, mut end) = (0usize, 0usize);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     out.extend_from_slice(b"220 sink.localhost ESMTP\r\n");
     let mut in_data = false;
-    // In DATA: the last bytes of the previous read, so a terminator split across reads is found.
-    let mut tail: Vec<u8> = Vec::with_capacity(8);
+    let mut data = DataEnd::new(&finder);
     let mut data_bytes = 0u64;
     let mut queued = 0u64;
     loop {
@@ -113,23 +149,11 @@ fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
         loop {
             if in_data {
                 let chunk = &buf[start..end];
-                // The terminator may begin in `tail` (at most 4 bytes back).
-                let mut joined = [0u8; 9];
-                let t = tail.len();
-                joined[..t].copy_from_slice(&tail);
-                let k = chunk.len().min(9 - t);
-                joined[t..t + k].copy_from_slice(&chunk[..k]);
-                let found = if let Some(i) = finder.find(&joined[..t + k]) {
-                    Some(i + 5 - t)
-                } else {
-                    finder.find(chunk).map(|i| i + 5)
-                };
-                match found {
+                match data.feed(chunk) {
                     Some(after) => {
                         data_bytes += after as u64;
                         start += after;
                         in_data = false;
-                        tail.clear();
                         queued += 1;
                         c.messages.fetch_add(1, Ordering::Relaxed);
                         c.bytes.fetch_add(data_bytes, Ordering::Relaxed);
@@ -138,11 +162,6 @@ fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
                     }
                     None => {
                         data_bytes += chunk.len() as u64;
-                        let keep = chunk.len().min(4);
-                        let mut nt: Vec<u8> = tail.clone();
-                        nt.extend_from_slice(&chunk[chunk.len() - keep..]);
-                        let drop = nt.len().saturating_sub(4);
-                        tail = nt.split_off(drop);
                         start = end;
                         break;
                     }
@@ -161,10 +180,7 @@ fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
                     b"DATA" => {
                         out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
                         in_data = true;
-                        // The CRLF that ended DATA counts as the start of the terminator
-                        // (an empty message is just ".\r\n").
-                        tail.clear();
-                        tail.extend_from_slice(b"\r\n");
+                        data = DataEnd::new(&finder);
                         data_bytes = 0;
                     }
                     b"RSET" => out.extend_from_slice(b"250 2.0.0 Ok\r\n"),
@@ -202,5 +218,38 @@ fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
             return Ok(());
         }
         end += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `data` in pieces of `size` bytes; returns where the message ended.
+    fn end_of(data: &[u8], size: usize) -> Option<usize> {
+        let finder = memmem::Finder::new(TERMINATOR);
+        let mut d = DataEnd::new(&finder);
+        let mut at = 0;
+        for chunk in data.chunks(size) {
+            if let Some(i) = d.feed(chunk) {
+                return Some(at + i);
+            }
+            at += chunk.len();
+        }
+        None
+    }
+
+    #[test]
+    fn the_terminator_is_found_however_the_reads_split_it() {
+        let msg = b"Subject: x\r\n\r\nbody\r\n..stuffed\r\nlast.\r\n.\r\nMAIL FROM:<a@b>\r\n";
+        let end = msg.windows(5).position(|w| w == TERMINATOR).unwrap() + 5;
+        for size in 1..msg.len() {
+            assert_eq!(end_of(msg, size), Some(end), "pieces of {size}");
+        }
+        // An empty message, and no terminator at all.
+        for size in 1..4 {
+            assert_eq!(end_of(b".\r\nQUIT\r\n", size), Some(3));
+            assert_eq!(end_of(b"a\r\n..\r\nb", size), None);
+        }
     }
 }
