@@ -114,7 +114,7 @@ for n in $subscribers; do
       after=$(sink_messages)
       secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$line")
       rate=$(sed -n 's/.*per_second=\([0-9.]*\).*/\1/p' <<<"$line")
-      read -r wall rss user sys < <(sed 's/[a-z]*=//g' "$work/time.txt")
+      read -r wall rss user sys < <(grep '^wall=' "$work/time.txt" | sed 's/[a-z]*=//g')
       echo "$mode-client,$n,$c,-,$n,$secs,$rate,$wall,$(awk -v n="$n" -v w="$wall" 'BEGIN { printf "%.1f", n / w }'),$rss,$user,$sys,$((after - before)),,," >>"$csv"
       echo "   $mode client N=$n C=$c: $rate msg/s ($secs s), sink got $((after - before))" >&2
     done
@@ -146,7 +146,7 @@ for n in $subscribers; do
       sent=$(sed -n 's/^sent \([0-9]*\) in.*/\1/p' <<<"$summary")
       secs=$(sed -n 's/^sent [0-9]* in \([0-9.]*\)s.*/\1/p' <<<"$summary")
       rate=$(sed -n 's/.*(\([0-9.]*\) messages\/s).*/\1/p' <<<"$summary")
-      read -r wall rss user sys < <(sed 's/[a-z]*=//g' "$work/time.txt")
+      read -r wall rss user sys < <(grep '^wall=' "$work/time.txt" | sed 's/[a-z]*=//g')
       where=disk
       [ "$dbdir" != "$work/db" ] && where=tmpfs
       echo "newsdesk,$n,$c,$where,${sent:-0},${secs:-},${rate:-},$wall,$(awk -v n="${sent:-0}" -v w="$wall" 'BEGIN { printf "%.1f", n / w }'),$rss,$user,$sys,$((after - before)),$import_s,$import_rss,$sink_cpu_s" >>"$csv"
@@ -254,7 +254,7 @@ md="$out/send.md"
   echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores (nproc)"
   echo "- Memory: $(free -h | awk '/^Mem:/ { print $2 }')"
   echo "- Kernel: $(uname -sr); database on $(df -T "$work" | awk 'NR == 2 { print $2 }') ($(df "$work" | awk 'NR == 2 { print $1 }'))"
-  echo "- $(rustc --version); newsdesk release build"
+  echo "- $(rustc --version); newsdesk release build of the working tree at commit $(git -C "$root" describe --always --dirty --exclude '*')"
   echo "- Sink, client and newsdesk share the same cores; the sink uses one thread per connection."
   echo
   echo "## Commands"
