@@ -3,13 +3,16 @@
 //!
 //! Rendering the templates and inlining the CSS is the expensive part, so
 //! [`Digest::render`] does it once, with marker strings where per-recipient values go
-//! (`subscriber.name`, `unsubscribe_url`, `unsubscribe_mailto`). [`Digest::message_for`]
-//! only substitutes those (HTML-escaped in the HTML part) and builds the headers, so a
-//! send to many subscribers costs one render plus cheap string work per message.
+//! (`subscriber.name`, `unsubscribe_url`, `unsubscribe_mailto`), splits the parts at
+//! them and quoted-printable-encodes the text between them once (`splice`).
+//! [`Digest::message_for`] only encodes the recipient's values (HTML-escaped in the HTML
+//! part), splices them in and builds the headers, so a send to many subscribers costs one
+//! render plus a few microseconds per message.
 //! Values that are the same for every recipient can be tested in templates
 //! (`{% if unsubscribe_url %}`); the per-recipient ones can only be printed.
 
 use super::settings::Settings;
+use super::splice::Spliced;
 use super::templates::{self, Templates};
 use crate::config::Config;
 use crate::diag::Diagnostic;
@@ -17,8 +20,8 @@ use crate::render::RenderedPost;
 use crate::render::text::render_text;
 use chrono::{DateTime, Utc};
 use lettre::Message;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, address::Envelope};
 use minijinja::Value;
 use serde::Serialize;
@@ -79,9 +82,12 @@ pub struct Digest {
     pub templates: Templates,
     /// Links of the text part, numbered as in the text.
     pub text_links: Vec<String>,
-    subject: String,
-    html: String,
-    text: String,
+    subject: Spliced,
+    html: Spliced,
+    text: Spliced,
+    /// SHA-256 (hex) of the text and HTML with their markers: with the recipient's
+    /// values, what the MIME boundary is made from.
+    content_hash: String,
 }
 
 /// The `Date` of a digest rendered now: `SOURCE_DATE_EPOCH` when set (reproducible
@@ -172,6 +178,9 @@ impl Digest {
             }
             vec![d]
         })?;
+        let text = normalize_text(&text);
+        let content_hash = hex(&Sha256::digest(format!("{text}\n{html}").as_bytes()));
+        let markers = SLOTS.map(marker);
         Ok(Digest {
             issue_id: post.id.clone(),
             slug: post.slug.clone(),
@@ -182,9 +191,10 @@ impl Digest {
             date,
             templates,
             text_links: plain.links,
-            subject,
-            html,
-            text: normalize_text(&text),
+            subject: Spliced::new(&subject, &markers, OPEN, false),
+            html: Spliced::new(&html, &markers, OPEN, true),
+            text: Spliced::new(&text, &markers, OPEN, true),
+            content_hash,
         })
     }
 
@@ -236,17 +246,37 @@ impl Digest {
 
     /// Subject, text and HTML with the recipient's values filled in.
     pub fn parts_for(&self, r: &Recipient) -> Parts {
+        let values = slot_values(r);
         Parts {
-            subject: fill(&self.subject, r, false),
-            text: fill(&self.text, r, false),
-            html: fill(&self.html, r, true),
+            subject: self.subject.fill(&values),
+            text: self.text.fill(&values),
+            html: self.html.fill(&values.map(|v| escape_html(&v))),
         }
     }
 
     /// The complete message for `r`: headers, `multipart/alternative` (text, then HTML).
+    ///
+    /// The bodies are spliced from the literal segments quoted-printable-encoded once in
+    /// [`Digest::render`] and the recipient's values, encoded here (see `splice`).
     pub fn message_for(&self, r: &Recipient) -> Result<Message, lettre::error::Error> {
-        let parts = self.parts_for(r);
-        self.build_message(r, &parts)
+        let values = slot_values(r);
+        let escaped = values.clone().map(|v| escape_html(&v));
+        let subject = self.subject.fill(&values);
+        let text = Body::dangerous_pre_encoded(self.text.encoded(&values), ContentTransferEncoding::QuotedPrintable);
+        let html = Body::dangerous_pre_encoded(self.html.encoded(&escaped), ContentTransferEncoding::QuotedPrintable);
+        // The boundary is made from the content (the issue's, hashed once, and the values
+        // filled in), so the bytes are the same on every render and for every recipient
+        // whose parts are the same. `=_` never occurs in quoted-printable output (`=` is
+        // always followed by two hex digits or a line end), so neither does the boundary.
+        let mut key = self.content_hash.clone();
+        for (n, value) in values.iter().enumerate() {
+            if self.text.uses(n) || self.html.uses(n) {
+                key.push('\n');
+                key.push_str(value);
+            }
+        }
+        let boundary = format!("=_{}", short_hash(&key, 32));
+        self.build_message(r, subject, boundary, text, html)
     }
 
     /// The message as it goes over the wire.
@@ -261,13 +291,20 @@ impl Digest {
         (!targets.is_empty()).then(|| targets.join(", "))
     }
 
-    fn build_message(&self, r: &Recipient, parts: &Parts) -> Result<Message, lettre::error::Error> {
+    fn build_message(
+        &self,
+        r: &Recipient,
+        subject: String,
+        boundary: String,
+        text: Body,
+        html: Body,
+    ) -> Result<Message, lettre::error::Error> {
         let s = &self.settings;
         let message_id = self.message_id_for(r);
         let mut b = Message::builder()
             .from(s.from.clone())
             .to(r.to.clone())
-            .subject(parts.subject.clone())
+            .subject(subject)
             .date(self.date.into())
             .message_id(Some(message_id))
             .raw_header(header("List-Id", &s.list_id))
@@ -282,13 +319,10 @@ impl Digest {
                 b = b.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
             }
         }
-        // A boundary made from the content keeps the bytes the same on every render (and
-        // the same for every recipient whose parts are the same).
-        let boundary = format!("=_{}", short_hash(&format!("{}\n{}", parts.text, parts.html), 32));
         let body = MultiPart::alternative()
             .boundary(boundary)
-            .singlepart(SinglePart::plain(parts.text.clone()))
-            .singlepart(SinglePart::html(parts.html.clone()));
+            .singlepart(SinglePart::plain(text))
+            .singlepart(SinglePart::html(html));
         Ok(b.multipart(body).expect("From is set, so the message is complete"))
     }
 }
@@ -303,8 +337,19 @@ fn header(name: &'static str, value: &str) -> HeaderValue {
 
 /// The first `len` hex digits of SHA-256: stable across versions and platforms.
 fn short_hash(s: &str, len: usize) -> String {
-    let digest = Sha256::digest(s.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..len].to_string()
+    let mut h = hex(&Sha256::digest(s.as_bytes()));
+    h.truncate(len);
+    h
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// The site's feed (Atom preferred, as jekyll-feed serves), absolute.
@@ -313,28 +358,18 @@ pub fn feed_url(config: &Config) -> String {
     config.site.absolute(&name.unwrap_or_else(|| "feed.xml".to_string()))
 }
 
-/// Substitutes the per-recipient markers; `html` escapes the values.
-fn fill(s: &str, r: &Recipient, html: bool) -> String {
-    if !s.contains(OPEN) {
-        return s.to_string();
-    }
-    let mut out = s.to_string();
-    for slot in SLOTS {
-        let mailto = r.unsubscribe_mailto.clone().unwrap_or_default();
-        let value = match slot {
-            "subscriber.name" => r.name.clone(),
-            "unsubscribe_url" => r.unsubscribe_url.clone().unwrap_or_else(|| mailto.clone()),
-            "unsubscribe_page" => r.unsubscribe_url.clone().unwrap_or_default(),
-            "unsubscribe_mailto" => mailto,
-            _ => {
-                let bare = mailto.strip_prefix("mailto:").unwrap_or(&mailto);
-                bare.split('?').next().unwrap_or_default().to_string()
-            }
-        };
-        let value = if html { escape_html(&value) } else { value };
-        out = out.replace(&marker(slot), &value);
-    }
-    out
+/// The values of [`SLOTS`] for `r`, in that order (not escaped).
+fn slot_values(r: &Recipient) -> [String; 5] {
+    let mailto = r.unsubscribe_mailto.clone().unwrap_or_default();
+    let bare = mailto.strip_prefix("mailto:").unwrap_or(&mailto);
+    let address = bare.split('?').next().unwrap_or_default().to_string();
+    [
+        r.name.clone(),
+        r.unsubscribe_url.clone().unwrap_or_else(|| mailto.clone()),
+        r.unsubscribe_url.clone().unwrap_or_default(),
+        mailto,
+        address,
+    ]
 }
 
 fn escape_html(s: &str) -> String {
@@ -392,6 +427,193 @@ mod tests {
         let html = format!("<a href=\"{}\">{}</a>", marker("unsubscribe_url"), marker("subscriber.name"));
         assert_eq!(fill(&html, &r, true), "<a href=\"https://x.org/u?a=1&amp;b=2\">Ann &amp; Bob</a>");
         assert_eq!(fill(&marker("unsubscribe_url"), &r, false), "https://x.org/u?a=1&b=2");
+    }
+
+    fn fill(s: &str, r: &Recipient, html: bool) -> String {
+        let values = slot_values(r);
+        let values = if html { values.map(|v| escape_html(&v)) } else { values };
+        Spliced::new(s, &SLOTS.map(marker), OPEN, false).fill(&values)
+    }
+
+    /// The substitution before splicing (five `replace` passes): the reference.
+    fn old_fill(s: &str, r: &Recipient, html: bool) -> String {
+        if !s.contains(OPEN) {
+            return s.to_string();
+        }
+        let mut out = s.to_string();
+        for slot in SLOTS {
+            let mailto = r.unsubscribe_mailto.clone().unwrap_or_default();
+            let value = match slot {
+                "subscriber.name" => r.name.clone(),
+                "unsubscribe_url" => r.unsubscribe_url.clone().unwrap_or_else(|| mailto.clone()),
+                "unsubscribe_page" => r.unsubscribe_url.clone().unwrap_or_default(),
+                "unsubscribe_mailto" => mailto,
+                _ => {
+                    let bare = mailto.strip_prefix("mailto:").unwrap_or(&mailto);
+                    bare.split('?').next().unwrap_or_default().to_string()
+                }
+            };
+            let value = if html { escape_html(&value) } else { value };
+            out = out.replace(&marker(slot), &value);
+        }
+        out
+    }
+
+    /// The message as built before splicing: lettre encodes the filled-in `String`s.
+    fn old_message(d: &Digest, text_tpl: &str, html_tpl: &str, r: &Recipient) -> Message {
+        let (text, html) = (old_fill(text_tpl, r, false), old_fill(html_tpl, r, true));
+        let boundary = format!("=_{}", short_hash(&format!("{text}\n{html}"), 32));
+        let subject = old_fill(&d.subject.fill(&SLOTS.map(marker)), r, false);
+        d.build_message(r, subject, boundary, Body::new(text), Body::new(html)).unwrap()
+    }
+
+    fn recipient(name: &str, url: Option<&str>, mailto: Option<&str>, key: &str) -> Recipient {
+        Recipient {
+            to: "s@example.org".parse().unwrap(),
+            envelope_to: vec!["s@example.org".parse().unwrap()],
+            id_key: Some(key.to_string()),
+            name: name.to_string(),
+            unsubscribe_url: url.map(str::to_string),
+            unsubscribe_mailto: mailto.map(str::to_string),
+        }
+    }
+
+    fn recipients() -> Vec<Recipient> {
+        let long =
+            format!("https://lwkd.example.org/unsubscribe/{}?x=={}", "0123456789abcdef".repeat(8), "é".repeat(40));
+        vec![
+            recipient(
+                "Subscriber 7",
+                Some("https://lwkd.example.org/unsubscribe/0007"),
+                Some("mailto:u@x.org?subject=7"),
+                "a",
+            ),
+            recipient("", Some("https://lwkd.example.org/unsubscribe/tok=en=="), None, "b"),
+            recipient("Zoë Ångström — 日本語 🎉 & <Bob> \"q\" 'x'", Some(&long), Some("mailto:ü@x.org?s=a b"), "c"),
+            recipient(&"Long=Name ".repeat(20), None, Some("mailto:unsub@example.org"), "d"),
+            recipient("trailing space \t ", Some("http://x.org/u?a=1&b=2"), Some("mailto:a@b.c"), "e"),
+            recipient("\nline\r\nbreaks\r", Some("https://x.org/\u{E001}subscriber.name"), None, "f"),
+            recipient("", None, None, "g"),
+        ]
+    }
+
+    fn repo_digest() -> Digest {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let config = crate::config::load(&path).unwrap_or_else(|d| panic!("{d:?}"));
+        let loaded = crate::load::load(&config, None);
+        let sel = crate::model::Selection { drafts: false, future: false, now: Utc::now().fixed_offset() };
+        let post = crate::email::pick(&config, &loaded.archive, sel, None).unwrap().clone();
+        let rendered = crate::render::render(&post).unwrap();
+        let mut s = super::super::settings::settings(&config).unwrap();
+        s.unsubscribe_url = Some("https://lwkd.example.org/unsubscribe/{token}".into());
+        s.unsubscribe_mailto = Some("mailto:unsubscribe@lwkd.example.org?subject=unsubscribe".into());
+        Digest::render(&config, s, &rendered, DateTime::from_timestamp(1_589_313_600, 0).unwrap()).unwrap()
+    }
+
+    /// The new message against the old algorithm: same decoded parts, same headers
+    /// (but the boundary and the transfer encoding), short ASCII lines.
+    fn check(d: &Digest, text_tpl: &str, html_tpl: &str) {
+        use mail_parser::{MessageParser, MimeHeaders};
+        for r in recipients() {
+            let new = d.message_for(&r).unwrap().formatted();
+            let old = old_message(d, text_tpl, html_tpl, &r).formatted();
+            let (pn, po) =
+                (MessageParser::default().parse(&new).unwrap(), MessageParser::default().parse(&old).unwrap());
+            assert_eq!(pn.body_text(0), po.body_text(0), "{r:?}");
+            assert_eq!(pn.body_html(0), po.body_html(0), "{r:?}");
+            assert_eq!(pn.subject(), po.subject());
+            assert_eq!(pn.message_id(), po.message_id());
+            for &i in pn.root_part().sub_parts().unwrap() {
+                let part = pn.part(i).unwrap();
+                assert_eq!(part.content_transfer_encoding(), Some("quoted-printable"));
+                assert_eq!(part.content_type().unwrap().attribute("charset"), Some("utf-8"));
+            }
+            // The encoded bodies decode to exactly the filled-in text with CRLF line ends.
+            let values = slot_values(&r);
+            let escaped = values.clone().map(|v| escape_html(&v));
+            for (encoded, filled) in [
+                (d.text.encoded(&values), old_fill(text_tpl, &r, false)),
+                (d.html.encoded(&escaped), old_fill(html_tpl, &r, true)),
+            ] {
+                let decoded = quoted_printable::decode(&encoded, quoted_printable::ParseMode::Strict).unwrap();
+                let mut expected = filled.clone();
+                lettre_crlf(&mut expected);
+                assert_eq!(String::from_utf8(decoded).unwrap(), expected, "{r:?}");
+            }
+            let parts = d.parts_for(&r);
+            assert_eq!(parts.text, old_fill(text_tpl, &r, false));
+            assert_eq!(parts.html, old_fill(html_tpl, &r, true));
+            for (n, line) in new.split(|&b| b == b'\n').enumerate() {
+                assert!(
+                    line.len() <= 78,
+                    "line {} is {} octets: {:?}",
+                    n + 1,
+                    line.len(),
+                    String::from_utf8_lossy(line)
+                );
+                assert!(line.is_ascii() && (line.is_empty() || line.ends_with(b"\r")), "line {}", n + 1);
+            }
+            // Stable: the same bytes again.
+            assert_eq!(d.message_for(&r).unwrap().formatted(), new);
+        }
+    }
+
+    /// What lettre's `Body::new` does to a `String`'s line ends.
+    fn lettre_crlf(s: &mut String) {
+        let body = Body::new_with_encoding(std::mem::take(s), ContentTransferEncoding::Binary).unwrap();
+        *s = String::from_utf8(body.into_vec()).unwrap();
+    }
+
+    #[test]
+    fn spliced_messages_decode_like_the_old_ones_for_the_bundled_issue() {
+        let d = repo_digest();
+        let markers = SLOTS.map(marker);
+        let (text, html) = (d.text.fill(&markers), d.html.fill(&markers));
+        assert!(text.contains(&markers[2]) && html.contains(&markers[4]), "the templates print the slots");
+        check(&d, &text, &html);
+    }
+
+    #[test]
+    fn spliced_messages_decode_like_the_old_ones_around_line_limits() {
+        let mut d = repo_digest();
+        let markers = SLOTS.map(marker);
+        let m = |n: usize| markers[n].as_str();
+        for fill_len in [0, 1, 2, 3, 70, 72, 73, 74, 75, 76, 77, 78, 150, 151, 152, 153] {
+            for filler in ["x", "é", "=", " ", "ab\r"] {
+                let pad: String = filler.repeat(fill_len).chars().take(fill_len).collect();
+                let text = format!(
+                    "{pad}{}{}\nDear {},\r\n{pad}{} \n\r{}\r\n=3D\u{E001}unknown\u{E002}{pad}{}\n{pad}",
+                    m(0),
+                    m(1),
+                    m(0),
+                    m(2),
+                    m(0),
+                    m(4)
+                );
+                let html = format!("<p>{pad}<a href=\"{}\">{}</a>{pad}</p>\n{}{pad} {}", m(1), m(0), m(3), m(4));
+                d.text = Spliced::new(&text, &markers, OPEN, true);
+                d.html = Spliced::new(&html, &markers, OPEN, true);
+                d.content_hash = hex(&Sha256::digest(format!("{text}\n{html}").as_bytes()));
+                check(&d, &text, &html);
+            }
+        }
+    }
+
+    #[test]
+    fn boundaries_follow_the_content() {
+        let d = repo_digest();
+        let rs = recipients();
+        let boundary = |r: &Recipient| {
+            let m = d.message_for(r).unwrap();
+            let ct = String::from_utf8(m.formatted()).unwrap();
+            ct.split("boundary=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+        };
+        let mut same = rs[0].clone();
+        same.id_key = Some("other".into());
+        same.to = "other@example.org".parse().unwrap();
+        assert_eq!(boundary(&rs[0]), boundary(&same), "same parts, same boundary");
+        assert_ne!(boundary(&rs[0]), boundary(&rs[1]));
+        assert!(boundary(&rs[0]).starts_with("=_"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod lint;
 pub mod preview;
 pub mod send;
 pub mod settings;
+mod splice;
 pub mod templates;
 pub mod transport;
 
