@@ -99,6 +99,17 @@ def main() -> int:
                 f"{ratio(cpu, base[1] if base else None) if tool != 'newsdesk' else ''} |"
             )
 
+    # Jekyll runs on one thread: wall time well above CPU time means it waited for a CPU.
+    jk = [r for (t, _), rs in runs.items() if t == "jekyll" for r in rs]
+    slow = [r for r in jk if r[1] > 0 and r[0] > 1.15 * r[1]]
+    if slow:
+        lines += [
+            "",
+            f"**Noise:** in {len(slow)} of {len(jk)} Jekyll runs (single-threaded) wall time exceeded CPU time by"
+            " more than 15%: other work shared the machine's cores during those runs. The CPU columns are the"
+            " steadier comparison; see the per-run numbers in compare.csv and the load averages below.",
+        ]
+
     lines += [
         "",
         "How many times faster newsdesk is (median wall time of the other tool ÷ newsdesk's):",
