@@ -162,7 +162,8 @@ fn faults_at_the_server_end_up_in_the_ledger_exactly_as_they_happened() {
             40..=44 => {
                 assert_eq!((row.state.as_str(), got), ("failed_permanent", 0), "{a}: {row:?}");
                 assert!(row.reply.as_deref().unwrap().starts_with("550 5.1.1"), "{row:?}");
-                assert_eq!(row.attempts, 1, "a 550 is not retried");
+                // A 550 is not retried (one more attempt if a 421 fell on this row first).
+                assert!((1..=2).contains(&row.attempts), "a 550 is not retried: {row:?}");
             }
             20..=22 => {
                 assert_eq!((row.state.as_str(), got), ("failed_temporary", 0), "{a}: {row:?}");
@@ -172,19 +173,28 @@ fn faults_at_the_server_end_up_in_the_ledger_exactly_as_they_happened() {
             }
             _ => {
                 assert_eq!((row.state.as_str(), got), ("sent", 1), "{a}: {row:?}");
+                // Plus one if a 421 fell on the row (the first transaction of a connection).
                 match i {
-                    10..=14 => assert_eq!(row.attempts, 3, "{a}: {row:?}"),
-                    30..=34 => assert_eq!(row.attempts, 2, "{a}: {row:?}"),
-                    // The 421s fell on the first transactions, whichever rows they were.
+                    10..=14 => assert!((3..=4).contains(&row.attempts), "{a}: {row:?}"),
+                    30..=34 => assert!((2..=3).contains(&row.attempts), "{a}: {row:?}"),
                     _ => assert!((1..=2).contains(&row.attempts), "{a}: {row:?}"),
                 }
             }
         }
     }
-    let busy_retried = (0..60)
-        .filter(|i| !matches!(i, 10..=14 | 20..=22 | 30..=34 | 40..=44))
-        .filter(|i| ledger[&address(*i)].attempts == 2)
-        .count();
+    // The 421s fell on the first transactions of the connections, whichever rows
+    // they were (a worker claims several rows at a time, so not always the first rows).
+    let busy_retried: i64 = (0..60)
+        .filter(|i| !matches!(i, 20..=22))
+        .map(|i| {
+            let base = match i {
+                10..=14 => 3,
+                30..=34 => 2,
+                _ => 1,
+            };
+            ledger[&address(i)].attempts - base
+        })
+        .sum();
     assert_eq!(busy_retried, 3, "one retry per 421");
 
     // `status` lists the permanent failures with the server's reply.

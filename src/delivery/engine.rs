@@ -1,7 +1,9 @@
 //! The send engine: a feeder thread streams this run's ledger rows page by page into
-//! a small queue; N workers, each owning one SMTP connection, take rows, wait for a
-//! slot from the shared rate limiter, mark the row `sending` (committed), send, and
-//! mark it `sent` on the server's 250 or failed otherwise.
+//! a small queue; N workers, each owning one SMTP connection, take a few rows at a
+//! time, mark them `sending` in one commit (a batch claim, see [`super::writer`]), and
+//! for each: wait for a slot from the shared rate limiter, note the attempt in the
+//! journal, send, and mark it `sent` on the server's 250 or failed otherwise. Claimed
+//! rows a worker does not get to (Ctrl-C, no connection) go back to their earlier state.
 //!
 //! Temporary failures go back into the queue with an exponential, jittered delay until
 //! `max_attempts` tries in this run, then stay `failed_temporary` for a later run. A
@@ -159,6 +161,15 @@ pub enum StartError {
 struct Job {
     row: Row,
     tries: u32,
+    /// The row's state in the ledger while it waits (what an unclaim restores).
+    prev: State,
+}
+
+impl Job {
+    fn new(row: Row) -> Job {
+        let prev = row.state;
+        Job { row, tries: 0, prev }
+    }
 }
 
 /// A job waiting for its retry time (earliest first in the heap).
@@ -252,6 +263,31 @@ impl Queue {
                 .wait_timeout(st, nap.clamp(Duration::from_millis(1), Duration::from_millis(200)))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+        }
+    }
+
+    /// Worker: up to `n` more jobs that are ready now (due retries first), without
+    /// waiting, and no more than an even share of the fresh ones among `workers`, so
+    /// the last rows of a send are not all claimed by one worker.
+    fn take_more(&self, n: usize, workers: usize, into: &mut Vec<Job>) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let mut took = 0;
+        while took < n && st.delayed.peek().is_some_and(|d| d.due <= now) {
+            let d = st.delayed.pop().expect("peeked");
+            st.in_flight += 1;
+            into.push(d.job);
+            took += 1;
+        }
+        let share = if st.feeder_done { st.fresh.len().div_ceil(workers.max(1)) } else { st.fresh.len() };
+        let fresh = (n - took).min(share);
+        for _ in 0..fresh {
+            let job = st.fresh.pop_front().expect("counted");
+            st.in_flight += 1;
+            into.push(job);
+        }
+        if fresh > 0 {
+            self.changed.notify_all();
         }
     }
 
@@ -449,7 +485,7 @@ fn feed(shared: &Shared, reader: Connection) {
         let Some(last) = page.last() else { break };
         after = last.id;
         for row in page {
-            if !shared.queue.push(Job { row, tries: 0 }, &shared.halt) {
+            if !shared.queue.push(Job::new(row), &shared.halt) {
                 break 'pages;
             }
         }
@@ -457,15 +493,50 @@ fn feed(shared: &Shared, reader: Connection) {
     shared.queue.feeder_finished();
 }
 
-/// One worker: one SMTP connection, rows until the queue is empty.
-fn work(shared: &Shared) {
-    let settings = &shared.req.settings;
-    let mut conn: Option<SmtpConnection> = None;
-    let mut connect_failures = 0u32;
-    while let Some(mut job) = shared.queue.take(&shared.halt) {
+/// The most rows a worker claims in one commit.
+const MAX_CLAIM: usize = 16;
+
+/// How far ahead (in time) a worker may claim under a rate limit.
+const CLAIM_HORIZON_SECS: f64 = 0.1;
+
+/// How many rows a worker claims at a time: [`MAX_CLAIM`] without a rate limit; under
+/// one, no more than the worker's share of the rate sends within
+/// [`CLAIM_HORIZON_SECS`] (at least one), so claimed rows do not sit in `sending`
+/// while the limiter holds them back. The limiter still gates each send.
+fn claim_size(settings: &Settings) -> usize {
+    let mut rate = f64::INFINITY;
+    if settings.max_per_second > 0.0 {
+        rate = settings.max_per_second;
+    }
+    if settings.max_per_hour > 0 {
+        rate = rate.min(settings.max_per_hour as f64 / 3600.0);
+    }
+    if rate.is_infinite() {
+        return MAX_CLAIM;
+    }
+    ((rate * CLAIM_HORIZON_SECS / settings.connections.max(1) as f64).floor() as usize).clamp(1, MAX_CLAIM)
+}
+
+/// A row claimed (`sending`, committed) with its message, not attempted yet.
+struct Claimed {
+    job: Job,
+    msg: Outgoing,
+    /// Left `sending` by an interrupted run (counted as resent when it goes out).
+    was_unknown: bool,
+}
+
+/// Takes up to `k` rows, settles those that need no message (cancelled, cannot be
+/// built), and claims the rest as `sending` in one commit, after noting the claims in
+/// the journal (see [`super::writer::Journal`]). `None` when the run is over or stops.
+fn claim(shared: &Shared, k: usize) -> Option<VecDeque<Claimed>> {
+    let first = shared.queue.take(&shared.halt)?;
+    let mut jobs = vec![first];
+    shared.queue.take_more(k.saturating_sub(1), shared.req.settings.connections, &mut jobs);
+    let mut ready = Vec::with_capacity(jobs.len());
+    for job in jobs {
         if shared.stopping() {
             shared.queue.done();
-            break;
+            continue;
         }
         if !job.row.active {
             if shared.post(Op::Cancelled { id: job.row.id }) {
@@ -475,8 +546,8 @@ fn work(shared: &Shared) {
             shared.queue.done();
             continue;
         }
-        let msg = match (shared.req.render)(&job.row) {
-            Ok(m) => m,
+        match (shared.req.render)(&job.row) {
+            Ok(m) => ready.push((job, m)),
             Err(e) => {
                 // This one message cannot be built (say, an address edited by hand into
                 // something invalid): record why, and go on with the others.
@@ -487,86 +558,142 @@ fn work(shared: &Shared) {
                         }
                     }
                     Ok(false) => {}
-                    Err(e) => {
-                        shared.fail(e);
-                        shared.queue.done();
-                        break;
-                    }
+                    Err(e) => shared.fail(e),
                 }
                 shared.queue.done();
                 (shared.req.on_progress)(&shared.progress);
-                continue;
             }
-        };
-        if !shared.rate.acquire(&shared.halt) {
+        }
+    }
+    if shared.stopping() {
+        for _ in &ready {
             shared.queue.done();
-            break;
         }
-        if conn.as_ref().is_none_or(SmtpConnection::has_broken) {
-            match shared.req.server.connect() {
-                Ok(c) => {
-                    conn = Some(c);
-                    connect_failures = 0;
-                }
-                Err(f) => {
-                    conn = None;
-                    connect_failures += 1;
-                    let host = format!("{}:{}", shared.req.server.host, shared.req.server.port);
-                    if f.permanent || connect_failures >= settings.max_attempts {
-                        shared.fail(format!(
-                            "cannot connect to the SMTP server {host} ({} tries): {}",
-                            connect_failures, f.text
-                        ));
-                        shared.queue.done();
-                        break;
-                    }
-                    // The row was not touched: put it back, wait, try again.
-                    let delay = backoff(settings, connect_failures);
-                    shared.queue.retry(job, Instant::now());
-                    nap(delay, &shared.halt);
-                    continue;
-                }
-            }
-        }
-        let was_unknown = job.row.state == State::Sending && job.tries == 0;
-        let may_send = match shared.writer.commit(Op::Sending { id: job.row.id, message_id: msg.message_id.clone() }) {
-            Ok(ok) => ok,
-            Err(e) => {
+        return None;
+    }
+    // Rows that were unknown already get no claim line: they stay unknown after a crash.
+    let lines: Vec<(i64, State)> =
+        ready.iter().filter(|(j, _)| j.prev != State::Sending).map(|(j, _)| (j.row.id, j.prev)).collect();
+    if let Err(e) = shared.journal.claims(&lines) {
+        shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
+    }
+    let answers = if shared.stopping() {
+        Err(String::new())
+    } else {
+        let ops = ready.iter().map(|(j, m)| Op::Sending { id: j.row.id, message_id: m.message_id.clone() }).collect();
+        shared.writer.commit_all(ops)
+    };
+    let answers = match answers {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
                 shared.fail(e);
-                shared.queue.done();
-                break;
             }
-        };
-        if !may_send {
+            for _ in &ready {
+                shared.queue.done();
+            }
+            return None;
+        }
+    };
+    let mut batch = VecDeque::with_capacity(ready.len());
+    for ((job, msg), may_send) in ready.into_iter().zip(answers) {
+        if may_send {
+            let was_unknown = job.row.state == State::Sending && job.tries == 0;
+            batch.push_back(Claimed { job, msg, was_unknown });
+        } else {
             // Sent, cancelled or removed meanwhile: never mail it.
             shared.queue.done();
-            continue;
         }
-        let c = conn.as_mut().expect("connected above");
-        job.tries += 1;
-        match smtp::send(c, &msg.envelope, &msg.bytes) {
-            Ok(reply) => {
-                let at = crate::subscribers::now_text();
-                // First the journal (one write, survives a kill), then the ledger.
-                if let Err(e) = shared.journal.record(job.row.id, &at, &reply) {
-                    shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
-                }
-                if shared.post(Op::Sent { id: job.row.id, reply, at }) {
-                    shared.progress.sent.fetch_add(1, Ordering::Relaxed);
-                    if was_unknown {
-                        shared.progress.unknown_resent.fetch_add(1, Ordering::Relaxed);
+    }
+    Some(batch)
+}
+
+/// Hands back claimed rows that were never attempted: each goes back to its earlier
+/// state in the ledger, and into the queue (`requeue`) or out of this run.
+fn release(shared: &Shared, rows: impl IntoIterator<Item = Job>, requeue: bool) {
+    for job in rows {
+        shared.post(Op::Unclaim { id: job.row.id, prev: job.prev });
+        if requeue {
+            shared.queue.retry(job, Instant::now());
+        } else {
+            shared.queue.done();
+        }
+    }
+}
+
+/// One worker: one SMTP connection, rows until the queue is empty.
+fn work(shared: &Shared) {
+    let settings = &shared.req.settings;
+    let k = claim_size(settings);
+    let mut conn: Option<SmtpConnection> = None;
+    let mut connect_failures = 0u32;
+    'claims: while let Some(mut batch) = claim(shared, k) {
+        while let Some(Claimed { mut job, msg, was_unknown }) = batch.pop_front() {
+            let rest = |job: Job, batch: &mut VecDeque<Claimed>| {
+                std::iter::once(job).chain(batch.drain(..).map(|c| c.job)).collect::<Vec<_>>()
+            };
+            if shared.stopping() || !shared.rate.acquire(&shared.halt) {
+                release(shared, rest(job, &mut batch), false);
+                break 'claims;
+            }
+            if conn.as_ref().is_none_or(SmtpConnection::has_broken) {
+                match shared.req.server.connect() {
+                    Ok(c) => {
+                        conn = Some(c);
+                        connect_failures = 0;
+                    }
+                    Err(f) => {
+                        conn = None;
+                        connect_failures += 1;
+                        let host = format!("{}:{}", shared.req.server.host, shared.req.server.port);
+                        if f.permanent || connect_failures >= settings.max_attempts {
+                            shared.fail(format!(
+                                "cannot connect to the SMTP server {host} ({} tries): {}",
+                                connect_failures, f.text
+                            ));
+                            release(shared, rest(job, &mut batch), false);
+                            break 'claims;
+                        }
+                        // Nothing was attempted: put the rows back, wait, try again.
+                        let delay = backoff(settings, connect_failures);
+                        release(shared, rest(job, &mut batch), true);
+                        nap(delay, &shared.halt);
+                        continue 'claims;
                     }
                 }
-                shared.queue.done();
             }
-            Err(f) => {
-                if c.has_broken() {
-                    conn = None;
+            // Noted before MAIL FROM: after a crash this row is unknown, not unstarted.
+            if let Err(e) = shared.journal.attempt(job.row.id) {
+                shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
+                release(shared, rest(job, &mut batch), false);
+                break 'claims;
+            }
+            let c = conn.as_mut().expect("connected above");
+            job.tries += 1;
+            match smtp::send(c, &msg.envelope, &msg.bytes) {
+                Ok(reply) => {
+                    let at = crate::subscribers::now_text();
+                    // First the journal (one write, survives a kill), then the ledger.
+                    if let Err(e) = shared.journal.record(job.row.id, &at, &reply) {
+                        shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
+                    }
+                    if shared.post(Op::Sent { id: job.row.id, reply, at }) {
+                        shared.progress.sent.fetch_add(1, Ordering::Relaxed);
+                        if was_unknown {
+                            shared.progress.unknown_resent.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    shared.queue.done();
                 }
-                settle_failure(shared, job, &f);
+                Err(f) => {
+                    if c.has_broken() {
+                        conn = None;
+                    }
+                    settle_failure(shared, job, &f);
+                }
             }
+            (shared.req.on_progress)(&shared.progress);
         }
-        (shared.req.on_progress)(&shared.progress);
     }
     if let Some(mut c) = conn {
         let _ = c.quit();
@@ -574,7 +701,7 @@ fn work(shared: &Shared) {
 }
 
 /// Records a failed attempt: permanent, retry later in this run, or left for a resume.
-fn settle_failure(shared: &Shared, job: Job, f: &Failure) {
+fn settle_failure(shared: &Shared, mut job: Job, f: &Failure) {
     let settings = &shared.req.settings;
     if f.permanent {
         if shared.post(Op::FailedPermanent { id: job.row.id, reply: f.text.clone() }) {
@@ -590,6 +717,7 @@ fn settle_failure(shared: &Shared, job: Job, f: &Failure) {
         shared.queue.done();
         return;
     }
+    job.prev = State::FailedTemporary;
     if job.tries < settings.max_attempts && !shared.stopping() {
         shared.progress.retries.fetch_add(1, Ordering::Relaxed);
         shared.queue.retry(job, Instant::now() + delay);

@@ -277,6 +277,17 @@ pub fn mark_sending(conn: &Connection, id: i64, message_id: &str) -> rusqlite::R
     Ok(n == 1)
 }
 
+/// `sending → prev`, one attempt fewer: a row claimed by a batch but never attempted
+/// (the run stopped, the connection failed, or a crash before its `MAIL FROM`).
+pub fn unclaim(conn: &Connection, id: i64, prev: State) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE deliveries SET state = ?2, attempts = MAX(attempts - 1, 0), updated_at = ?3
+         WHERE id = ?1 AND state = 'sending'",
+        params![id, prev.as_str(), now_text()],
+    )?;
+    Ok(())
+}
+
 /// `sending → sent`, with the server's reply to the data and when it came.
 pub fn mark_sent(conn: &Connection, id: i64, reply: &str, at: &str) -> rusqlite::Result<()> {
     conn.execute(
