@@ -234,15 +234,7 @@ fn a_server_restart_mid_send_loses_and_doubles_nobody() {
         200,
         "connections = 4\nmax_per_second = 100\nmax_attempts = 8\nretry_delay_secs = 0.05",
     );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_newsdesk"))
-        .args(["-c", list.site.path("config.toml").to_str().unwrap(), "send", "--subscribers", "--yes"])
-        .current_dir(list.site.path(""))
-        .env("SOURCE_DATE_EPOCH", support::EPOCH)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = list.spawn_send();
     // Bounded wait for the send to be well under way, then restart the server.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while server.count() < 60 {
@@ -309,15 +301,7 @@ fn the_hourly_limit_counts_earlier_runs_and_ctrl_c_stops_cleanly() {
     let server = SmtpServer::start();
     let list = ListSite::new(server.port(), 12, "connections = 2\nmax_per_hour = 5");
     for run in 0..2 {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_newsdesk"))
-            .args(["-c", list.site.path("config.toml").to_str().unwrap(), "send", "--subscribers", "--yes"])
-            .current_dir(list.site.path(""))
-            .env("SOURCE_DATE_EPOCH", support::EPOCH)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = list.spawn_send();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while server.count() < 5 {
             assert!(std::time::Instant::now() < deadline, "run {run}: the first 5 were not sent");

@@ -177,12 +177,7 @@ pub fn start_run(conn: &mut Connection, issue: &IssueKey, mode: Mode, include_ne
     } else {
         0
     };
-    let joined_since: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM subscribers s WHERE s.status = 'active'
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue = ?1 AND d.subscriber_id = s.id)",
-        [&issue.id],
-        |r| r.get(0),
-    )?;
+    let joined_since = active_not_in_send(&tx, &issue.id)?;
     let before = counts_in(&tx, &issue.id)?;
     let to_send: i64 = tx.query_row(
         &format!("SELECT COUNT(*) FROM deliveries d WHERE d.issue = :issue AND {}", mode.condition()),
@@ -326,6 +321,17 @@ pub fn mark_cancelled(conn: &Connection, id: i64) -> rusqlite::Result<()> {
         params![id, now_text()],
     )?;
     Ok(())
+}
+
+/// Active subscribers with no row in this issue's send: everyone on a first send, and
+/// those who joined after it started (left out unless `--include-new`).
+pub fn active_not_in_send(conn: &Connection, issue: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM subscribers s WHERE s.status = 'active'
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue = ?1 AND d.subscriber_id = s.id)",
+        [issue],
+        |r| r.get(0),
+    )
 }
 
 fn counts_in(conn: &Connection, issue: &str) -> rusqlite::Result<Counts> {

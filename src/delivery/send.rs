@@ -358,12 +358,7 @@ fn plan(db: &Path, issue: &IssueKey, mode: Mode, include_new: bool) -> rusqlite:
     })?;
     let c = ledger::counts(&conn, &issue.id)?;
     let first = c.total() == 0;
-    let active: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM subscribers s WHERE s.status = 'active'
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue = ?1 AND d.subscriber_id = s.id)",
-        [&issue.id],
-        |r| r.get(0),
-    )?;
+    let active = ledger::active_not_in_send(&conn, &issue.id)?;
     let now = crate::subscribers::now_text();
     let due_temp: i64 = conn.query_row(
         "SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND state = 'failed_temporary' AND next_retry_at <= ?2",
