@@ -107,21 +107,39 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
+/// Brings the schema up to date. Two processes opening a new database at once must not
+/// both run a step (`table subscribers already exists`): the version is read again
+/// inside an immediate transaction, which only one process at a time holds, and all the
+/// missing steps commit together.
 fn migrate(conn: &Connection, shown: &str) -> Result<(), DbError> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|source| DbError::Corrupt { path: shown.to_string(), source })?;
+    let read_version = |c: &Connection| -> Result<i64, DbError> {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|source| DbError::Corrupt { path: shown.to_string(), source })
+    };
     let known = MIGRATIONS.len() as i64;
+    let version = read_version(conn)?;
     if version > known {
         return Err(DbError::TooNew { path: shown.to_string(), found: version, known });
     }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+    if version == known {
+        return Ok(());
     }
-    Ok(())
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let version = read_version(conn)?;
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version.clamp(0, known) as usize) {
+            conn.execute_batch(step)?;
+            conn.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+    result
 }
 
 #[cfg(test)]

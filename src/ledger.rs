@@ -89,6 +89,41 @@ pub fn history(conn: &Connection, issue_id: &str) -> rusqlite::Result<Vec<ListSe
     rows.collect()
 }
 
+/// What [`claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A `sending` row was written: the send may go out. Its id, for [`finish`].
+    Started(i64),
+    /// A send of this issue to this address was already accepted or never finished.
+    Blocked(Box<ListSend>),
+}
+
+/// The check and the `sending` row in one immediate transaction, so two runs can never
+/// both find the issue unsent and both mail it. With `force`, an earlier send does not
+/// block (the history is kept: the forced send is a row of its own).
+pub fn claim(
+    conn: &mut Connection,
+    issue_id: &str,
+    destination: &str,
+    message_id: &str,
+    subject: &str,
+    force: bool,
+) -> rusqlite::Result<Claim> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if !force && let Some(prev) = blocking_send(&tx, issue_id, destination)? {
+        return Ok(Claim::Blocked(Box::new(prev)));
+    }
+    let id = begin(&tx, issue_id, destination, message_id, subject)?;
+    tx.commit()?;
+    Ok(Claim::Started(id))
+}
+
+/// Notes why a send's outcome is unknown (the row stays `sending`, so it blocks).
+pub fn note_unknown(conn: &Connection, id: i64, why: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE list_sends SET server_reply = ?2 WHERE id = ?1 AND status = 'sending'", params![id, why])?;
+    Ok(())
+}
+
 /// Records that a send is starting; returns the row id for [`finish`].
 pub fn begin(
     conn: &Connection,

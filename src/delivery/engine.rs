@@ -20,7 +20,7 @@ use super::smtp::{self, Failure, Server};
 use super::writer::{self, Journal, Op, Writer};
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::SmtpConnection;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::PathBuf;
@@ -94,6 +94,8 @@ pub struct Progress {
     pub failed_temporary: AtomicU64,
     pub failed_permanent: AtomicU64,
     pub cancelled: AtomicU64,
+    /// Messages handed over whole whose reply never came: left unknown, not retried.
+    pub unknown: AtomicU64,
     pub retries: AtomicU64,
     /// Rows found `sending` (interrupted run) and sent again.
     pub unknown_resent: AtomicU64,
@@ -106,6 +108,7 @@ impl Progress {
             + self.failed_temporary.load(Ordering::Relaxed)
             + self.failed_permanent.load(Ordering::Relaxed)
             + self.cancelled.load(Ordering::Relaxed)
+            + self.unknown.load(Ordering::Relaxed)
     }
 }
 
@@ -125,6 +128,9 @@ pub struct Summary {
     pub failed_permanent: u64,
     /// Unsubscribed after the send started: not mailed.
     pub cancelled: u64,
+    /// Sent whole, but the server's reply never came (it may have the message): left
+    /// unknown for the next run, never retried in this one.
+    pub unknown: u64,
     /// Rows left `sending` by an interrupted run and sent again (same Message-ID).
     pub unknown_resent: u64,
     /// Rows an interrupted run left `sending` whose 250 was in the sent journal: settled
@@ -433,6 +439,7 @@ pub fn run(req: &Request) -> Result<Summary, StartError> {
         failed_temporary: p.failed_temporary.load(Ordering::Relaxed),
         failed_permanent: p.failed_permanent.load(Ordering::Relaxed),
         cancelled: p.cancelled.load(Ordering::Relaxed),
+        unknown: p.unknown.load(Ordering::Relaxed),
         unknown_resent: p.unknown_resent.load(Ordering::Relaxed),
         journal_replayed: replayed,
         unknown_skipped: if matches!(req.mode, Mode::Resume { skip_unknown: true }) { started.unknown } else { 0 },
@@ -626,6 +633,7 @@ fn work(shared: &Shared) {
     let settings = &shared.req.settings;
     let k = claim_size(settings);
     let mut conn: Option<SmtpConnection> = None;
+    let mut reader: Option<Connection> = None;
     let mut connect_failures = 0u32;
     'claims: while let Some(mut batch) = claim(shared, k) {
         while let Some(Claimed { mut job, msg, was_unknown }) = batch.pop_front() {
@@ -662,6 +670,24 @@ fn work(shared: &Shared) {
                     }
                 }
             }
+            // The last moment before MAIL FROM: someone who unsubscribed after the row
+            // was claimed (the claim may be a while ago under a rate limit) is not mailed.
+            match still_subscribed(&mut reader, shared, job.row.subscriber_id) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if shared.post(Op::Cancelled { id: job.row.id }) {
+                        shared.progress.cancelled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    shared.queue.done();
+                    (shared.req.on_progress)(&shared.progress);
+                    continue;
+                }
+                Err(e) => {
+                    shared.fail(e);
+                    release(shared, rest(job, &mut batch), false);
+                    break 'claims;
+                }
+            }
             // Noted before MAIL FROM: after a crash this row is unknown, not unstarted.
             if let Err(e) = shared.journal.attempt(job.row.id) {
                 shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
@@ -670,7 +696,7 @@ fn work(shared: &Shared) {
             }
             let c = conn.as_mut().expect("connected above");
             job.tries += 1;
-            match smtp::send(c, &msg.envelope, &msg.bytes) {
+            match smtp::send(&shared.req.server, c, &msg.envelope, &msg.bytes) {
                 Ok(reply) => {
                     let at = crate::subscribers::now_text();
                     // First the journal (one write, survives a kill), then the ledger.
@@ -700,9 +726,33 @@ fn work(shared: &Shared) {
     }
 }
 
+/// Whether the row's subscriber is still active, read on this worker's own connection
+/// (opened on first use): one primary-key lookup per message.
+fn still_subscribed(reader: &mut Option<Connection>, shared: &Shared, subscriber_id: i64) -> Result<bool, String> {
+    if reader.is_none() {
+        let c = crate::db::open(&shared.req.database).map_err(|e| e.to_string())?;
+        *reader = Some(c);
+    }
+    let c = reader.as_ref().expect("opened above");
+    let status: Option<String> = c
+        .prepare_cached("SELECT status FROM subscribers WHERE id = ?1")
+        .and_then(|mut st| st.query_row([subscriber_id], |r| r.get(0)).optional())
+        .map_err(|e| format!("cannot read the subscriber list: {e}"))?;
+    Ok(status.as_deref() == Some("active"))
+}
+
 /// Records a failed attempt: permanent, retry later in this run, or left for a resume.
 fn settle_failure(shared: &Shared, mut job: Job, f: &Failure) {
     let settings = &shared.req.settings;
+    if f.unknown {
+        // The server may have the message: never again in this run. The row stays
+        // `sending` (unknown), as after a crash, with what happened as its reply.
+        if shared.post(Op::Unknown { id: job.row.id, reply: f.text.clone() }) {
+            shared.progress.unknown.fetch_add(1, Ordering::Relaxed);
+        }
+        shared.queue.done();
+        return;
+    }
     if f.permanent {
         if shared.post(Op::FailedPermanent { id: job.row.id, reply: f.text.clone() }) {
             shared.progress.failed_permanent.fetch_add(1, Ordering::Relaxed);

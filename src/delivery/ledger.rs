@@ -313,6 +313,15 @@ pub fn mark_failed_permanent(conn: &Connection, id: i64, reply: &str) -> rusqlit
     Ok(())
 }
 
+/// `sending` stays `sending` (unknown: the server may have the message), with why.
+pub fn mark_unknown(conn: &Connection, id: i64, reply: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE deliveries SET reply = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'sending'",
+        params![id, reply, now_text()],
+    )?;
+    Ok(())
+}
+
 /// `pending|failed → cancelled`: the subscriber left after the send started.
 pub fn mark_cancelled(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     conn.execute(

@@ -31,9 +31,7 @@ pub enum LockError {
 impl SendLock {
     /// Takes the send lock for the database at `database`, or says who holds it.
     pub fn acquire(database: &Path) -> Result<SendLock, LockError> {
-        let mut name = database.as_os_str().to_owned();
-        name.push(".send-lock");
-        let path = PathBuf::from(name);
+        let path = lock_path(database);
         let io = |source| LockError::Io { path: path.display().to_string(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -61,10 +59,37 @@ impl SendLock {
         Ok(SendLock { _file: file, path })
     }
 
+    /// Who holds the send lock of `database` right now (`pid 123, started ...`), or
+    /// `None` when no send is running. Takes nothing: the lock is only tested.
+    pub fn holder(database: &Path) -> Option<String> {
+        let path = lock_path(database);
+        let mut file = OpenOptions::new().read(true).open(&path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                None
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let text = text.trim();
+                Some(if text.is_empty() { "process unknown".into() } else { text.to_string() })
+            }
+            Err(TryLockError::Error(_)) => None,
+        }
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// `<database>.send-lock`.
+fn lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".send-lock");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -80,7 +105,9 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("another send is already running"), "{msg}");
         assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert_eq!(SendLock::holder(&db).map(|h| h.contains(&format!("pid {}", std::process::id()))), Some(true));
         drop(first);
+        assert_eq!(SendLock::holder(&db), None);
         SendLock::acquire(&db).unwrap();
     }
 }

@@ -51,6 +51,15 @@ pub enum Security {
 impl Server {
     /// Reads `[smtp]`; the password comes from `password_env` or `password_file`.
     pub fn from_config(config: &Config) -> Result<Server, String> {
+        Server::resolve(config, true)
+    }
+
+    /// Reads `[smtp]` without the password, for what connects nowhere (`--dry-run`).
+    pub fn from_config_without_password(config: &Config) -> Result<Server, String> {
+        Server::resolve(config, false)
+    }
+
+    fn resolve(config: &Config, with_password: bool) -> Result<Server, String> {
         let smtp: &SmtpConfig = &config.smtp;
         // The same rules as the list send's transport (src/email/transport.rs).
         let security = match smtp.security.as_str() {
@@ -70,8 +79,9 @@ impl Server {
             }
         };
         let password = match (&smtp.password_env, &smtp.password_file) {
-            (Some(var), _) => Some(std::env::var(var).map_err(|_| {
-                format!("the SMTP password is read from the environment variable `{var}` (`[smtp] password_env`), which is not set")
+            _ if !with_password => None,
+            (Some(var), _) => Some(std::env::var(var).ok().filter(|p| !p.is_empty()).ok_or_else(|| {
+                format!("the SMTP password is read from the environment variable `{var}` (`[smtp] password_env`), which is not set or empty")
             })?),
             (None, Some(file)) => {
                 let path = config.resolve(file);
@@ -84,10 +94,10 @@ impl Server {
         };
         let credentials = match (&smtp.username, password) {
             (Some(user), Some(pw)) => Some(Credentials::new(user.clone(), pw)),
-            (Some(_), None) => {
+            (Some(_), None) if with_password => {
                 return Err("`[smtp] username` is set but no password: set `password_env` or `password_file`".into());
             }
-            (None, _) => None,
+            _ => None,
         };
         Ok(Server {
             host: smtp.host.clone(),
@@ -103,21 +113,118 @@ impl Server {
     pub fn connect(&self) -> Result<SmtpConnection, Failure> {
         let tls = match self.security {
             Security::None => None,
-            _ => Some(TlsParameters::new(self.host.clone()).map_err(|e| Failure::from_lettre(&e))?),
+            _ => Some(TlsParameters::new(self.host.clone()).map_err(|e| self.failure(&e))?),
         };
         let wrapper = if self.security == Security::Tls { tls.as_ref() } else { None };
         let mut conn =
             SmtpConnection::connect((self.host.as_str(), self.port), Some(self.timeout), &self.hello, wrapper, None)
-                .map_err(|e| Failure::from_lettre(&e))?;
+                .map_err(|e| self.failure(&e))?;
         if self.security == Security::StartTls {
             let params = tls.as_ref().expect("built above for starttls");
-            conn.starttls(params, &self.hello).map_err(|e| Failure::from_lettre(&e))?;
+            conn.starttls(params, &self.hello).map_err(|e| self.failure(&e))?;
         }
         if let Some(c) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], c).map_err(|e| Failure::from_lettre(&e))?;
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], c).map_err(|e| self.failure(&e))?;
         }
         Ok(conn)
     }
+
+    /// `127.0.0.1:2525`.
+    pub fn endpoint(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Sorts a lettre error into temporary or permanent and words it for the editor:
+    /// the server's own reply when it gave one, else what happened on the connection,
+    /// naming this server and how long newsdesk waited, never the library's wording.
+    pub fn failure(&self, e: &lettre::transport::smtp::Error) -> Failure {
+        let detail = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+        if let Some(code) = e.status() {
+            let code_text = code.to_string();
+            return Failure {
+                permanent: e.is_permanent(),
+                unknown: false,
+                code: code_text.parse().ok(),
+                text: format!("{code_text} {detail}").trim().to_string(),
+            };
+        }
+        let at = self.endpoint();
+        let io = io_error(e);
+        let text = if is_timeout(e) {
+            format!("{at} did not answer within {} s", self.timeout.as_secs())
+        } else if e.is_tls() {
+            format!("the TLS handshake with {at} failed: {}", chain(e))
+        } else if let Some(io) = io {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::ConnectionRefused => {
+                    format!("{at} refused the connection (is the SMTP server running on that port?)")
+                }
+                K::ConnectionReset | K::ConnectionAborted => format!("{at} closed the connection abruptly (reset)"),
+                K::BrokenPipe => format!("{at} closed the connection while newsdesk was writing"),
+                K::UnexpectedEof => format!("{at} closed the connection without answering"),
+                K::InvalidData => format!("{at} did not answer like an SMTP server (its reply was not text)"),
+                K::NotFound | K::AddrNotAvailable => format!("cannot find the SMTP host `{}`", self.host),
+                _ => format!("the connection to {at} failed: {}", without_os_code(&io.to_string())),
+            }
+        } else if detail.contains("incomplete response") {
+            format!("{at} closed the connection without answering")
+        } else if e.is_response() {
+            format!("{at} did not answer like an SMTP server (unreadable reply: {detail})")
+        } else {
+            chain(e)
+        };
+        // A client error (say, an address the server cannot take without SMTPUTF8) will
+        // fail the same way every time; network, timeout, TLS and a reply cut short
+        // (the server went away mid-message) are worth another try.
+        Failure { permanent: e.is_client(), unknown: false, code: None, text }
+    }
+}
+
+/// The innermost I/O error behind a lettre error, if any.
+fn io_error(e: &lettre::transport::smtp::Error) -> Option<&std::io::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// A socket read timeout is reported as `WouldBlock` (EAGAIN) on Linux, which lettre's
+/// `is_timeout` does not count.
+fn is_timeout(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_timeout()
+        || io_error(e)
+            .is_some_and(|io| matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock))
+}
+
+/// `Connection refused (os error 111)` → `Connection refused`.
+fn without_os_code(text: &str) -> String {
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// An error and its causes on one line, without repeats.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![without_os_code(&e.to_string())];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = without_os_code(&s.to_string());
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -130,31 +237,15 @@ fn is_loopback(host: &str) -> bool {
 pub struct Failure {
     /// True for a 5xx or a message the client cannot send as it is: retrying will not help.
     pub permanent: bool,
+    /// True when the whole message, its final `.` included, was handed to the server
+    /// but no reply came back (a timeout, a dropped connection): the server may have
+    /// accepted it. Such a message is never retried in the same run; it is left
+    /// "unknown" in the ledger, like a message in flight when a send was killed.
+    pub unknown: bool,
     /// The server's code, when it answered with one.
     pub code: Option<u16>,
     /// The server's reply (`550 5.1.1 no such user`) or what happened (`connection closed`).
     pub text: String,
-}
-
-impl Failure {
-    /// Sorts a lettre error into temporary or permanent, keeping the server's words.
-    pub fn from_lettre(e: &lettre::transport::smtp::Error) -> Failure {
-        let detail = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
-        if let Some(code) = e.status() {
-            let code_text = code.to_string();
-            return Failure {
-                permanent: e.is_permanent(),
-                code: code_text.parse().ok(),
-                text: format!("{code_text} {detail}").trim().to_string(),
-            };
-        }
-        // A client error (say, an address the server cannot take without SMTPUTF8) will
-        // fail the same way every time; network, timeout, TLS and a reply cut short
-        // (the server went away mid-message) are worth another try.
-        let permanent = e.is_client();
-        let text = if e.is_timeout() { format!("timed out: {e}") } else { e.to_string() };
-        Failure { permanent, code: None, text }
-    }
 }
 
 /// The server's 250 reply, as the ledger records it.
@@ -171,7 +262,7 @@ pub fn reply_text(r: &lettre::transport::smtp::response::Response) -> String {
 /// open (`RSET`, then the next message) instead of closing it. After any other failure
 /// the connection is closed (`has_broken()` is then true) and the next message opens a
 /// new one.
-pub fn send(conn: &mut SmtpConnection, envelope: &Envelope, bytes: &[u8]) -> Result<String, Failure> {
+pub fn send(server: &Server, conn: &mut SmtpConnection, envelope: &Envelope, bytes: &[u8]) -> Result<String, Failure> {
     let mut params = Vec::new();
     let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
     if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
@@ -188,7 +279,7 @@ pub fn send(conn: &mut SmtpConnection, envelope: &Envelope, bytes: &[u8]) -> Res
     }
     let envelope_step = |conn: &mut SmtpConnection, r: Result<_, lettre::transport::smtp::Error>| {
         r.map_err(|e| {
-            let f = Failure::from_lettre(&e);
+            let f = server.failure(&e);
             // A refusal of this sender or recipient: the connection is still good.
             if f.code.is_none_or(|c| c == 421) || conn.command(Rset).is_err() {
                 conn.abort();
@@ -211,12 +302,27 @@ pub fn send(conn: &mut SmtpConnection, envelope: &Envelope, bytes: &[u8]) -> Res
     result.map(|r| reply_text(&r)).map_err(|e| {
         // Whatever the server said after the data, start the next message afresh.
         conn.abort();
-        Failure::from_lettre(&e)
+        after_body(server.failure(&e), &e)
     })
 }
 
+/// A failure once the body has been written: a reply with a code (451, 554) is the
+/// server's verdict, but no reply at all means the message, final `.` included, may
+/// already be stored: unknown, not temporary. Only a write the kernel refused (the
+/// server had closed the connection, so it cannot have read the final `.`) is still
+/// temporary. A reset or a timeout could have happened on either side of the final
+/// `.`; they count as unknown, so that nobody is mailed twice.
+fn after_body(mut f: Failure, e: &lettre::transport::smtp::Error) -> Failure {
+    let write_refused = io_error(e).is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+    if f.code.is_none() && !f.permanent && !write_refused {
+        f.unknown = true;
+        f.text = format!("no reply after the whole message was sent ({}): the server may have accepted it", f.text);
+    }
+    f
+}
+
 fn client_failure(text: &str) -> Failure {
-    Failure { permanent: true, code: None, text: text.to_string() }
+    Failure { permanent: true, unknown: false, code: None, text: text.to_string() }
 }
 
 /// The message, dot-stuffed, and the final `.`: written as one "command".

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 /// Runs `newsdesk status [--post SLUG]`.
 pub fn run(config: &Config, post: Option<&str>, format: Format) -> ExitCode {
     match collect(config, post) {
-        Ok(issues) => {
-            print(&issues, format);
+        Ok(shown) => {
+            print(&shown, format);
             ExitCode::SUCCESS
         }
         Err(msg) => {
@@ -19,7 +19,22 @@ pub fn run(config: &Config, post: Option<&str>, format: Format) -> ExitCode {
     }
 }
 
-fn collect(config: &Config, post: Option<&str>) -> Result<Vec<IssueStatus>, String> {
+/// What `status` shows: the issues, and the send running now, if any.
+struct Shown {
+    issues: Vec<IssueStatus>,
+    /// The running send's lock holder (`pid 123, started ...`).
+    running: Option<String>,
+}
+
+fn collect(config: &Config, post: Option<&str>) -> Result<Shown, String> {
+    // Read before the ledger: a send that ends meanwhile leaves its rows settled, so
+    // "in flight" is never shown for a row that a finished run left unknown.
+    let running = super::lock::SendLock::holder(&config.database_path());
+    let issues = collect_issues(config, post)?;
+    Ok(Shown { issues, running })
+}
+
+fn collect_issues(config: &Config, post: Option<&str>) -> Result<Vec<IssueStatus>, String> {
     let conn = crate::subscribers::open_existing(&config.database_path()).map_err(|e| e.to_string())?;
     let sql = |e: rusqlite::Error| format!("cannot read the ledger: {e}");
     let Some(wanted) = post else {
@@ -44,10 +59,11 @@ fn collect(config: &Config, post: Option<&str>) -> Result<Vec<IssueStatus>, Stri
     Ok(found)
 }
 
-fn label(s: State) -> &'static str {
+fn label(s: State, running: bool) -> &'static str {
     match s {
         State::Sent => "sent",
         State::Pending => "pending",
+        State::Sending if running => "in flight (a send is running)",
         State::Sending => "unknown (interrupted while sending)",
         State::FailedTemporary => "failed temporarily",
         State::FailedPermanent => "failed permanently",
@@ -55,11 +71,16 @@ fn label(s: State) -> &'static str {
     }
 }
 
-fn print(issues: &[IssueStatus], format: Format) {
+fn print(shown: &Shown, format: Format) {
+    let issues = &shown.issues;
+    let running = shown.running.is_some();
     if format == Format::Json {
-        let v = serde_json::json!({ "issues": issues });
+        let v = serde_json::json!({ "issues": issues, "running": shown.running });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return;
+    }
+    if let Some(holder) = &shown.running {
+        println!("a send is running ({holder})");
     }
     if issues.is_empty() {
         println!("no subscriber send has been recorded yet");
@@ -75,16 +96,27 @@ fn print(issues: &[IssueStatus], format: Format) {
         for s in State::ALL {
             let n = c.get(s);
             if n > 0 || matches!(s, State::Sent | State::Pending) {
-                println!("  {:>8}  {}", n, label(s));
+                println!("  {:>8}  {}", n, label(s, running));
             }
         }
         let runs = if issue.runs == 1 { "1 run".to_string() } else { format!("{} runs", issue.runs) };
-        let state = if issue.last_finished { "finished" } else { "did not finish (still running, or interrupted)" };
+        let state = if issue.last_finished {
+            "finished"
+        } else if running {
+            "is running"
+        } else {
+            "did not finish (interrupted)"
+        };
         println!("  {runs}, first started {}, last started {} and {state}", issue.first_started, issue.last_started);
         if let Some(t) = &issue.next_retry_at {
             println!("  next retry of temporary failures: {t} (run `newsdesk send --subscribers --resume`)");
         }
-        if c.sending > 0 {
+        if c.sending > 0 && running {
+            println!(
+                "  {} in flight: the running send is sending them now; run `newsdesk status` again when it ends",
+                c.sending
+            );
+        } else if c.sending > 0 {
             println!(
                 "  {} unknown: the server may or may not have them; `newsdesk send --subscribers --resume` \
                  sends them again with the same Message-ID",

@@ -64,6 +64,12 @@ pub enum Op {
     Cancelled {
         id: i64,
     },
+    /// The message went out whole but its reply never came: the row stays `sending`
+    /// (unknown), with what happened as its reply.
+    Unknown {
+        id: i64,
+        reply: String,
+    },
 }
 
 /// The answer to an acknowledged op: for `Sending`, whether the row may be mailed.
@@ -169,6 +175,7 @@ fn apply_one(tx: &rusqlite::Transaction, op: &Op) -> rusqlite::Result<bool> {
         }
         Op::FailedPermanent { id, reply } => ledger::mark_failed_permanent(tx, *id, reply).map(|_| true)?,
         Op::Cancelled { id } => ledger::mark_cancelled(tx, *id).map(|_| true)?,
+        Op::Unknown { id, reply } => ledger::mark_unknown(tx, *id, reply).map(|_| true)?,
     })
 }
 

@@ -134,8 +134,21 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
     let issue_id = digest.issue_id.clone();
     let list_address = digest.settings.to.as_ref().map(|m| m.email.to_string());
 
+    // A list send holds the same lock as a subscriber send for its whole run: two
+    // sends of one database never overlap.
+    let _lock = if is_test {
+        None
+    } else {
+        match crate::delivery::lock::SendLock::acquire(&config.database_path()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                report.push(Diagnostic::error("send-running", e.to_string()));
+                return fail(report, serde_json::json!({ "ok": false }));
+            }
+        }
+    };
     // The ledger: refuse a second list send before asking or connecting.
-    let conn = if is_test {
+    let mut conn = if is_test {
         None
     } else {
         match crate::db::open(&config.database_path()) {
@@ -151,26 +164,10 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
     {
         match ledger::blocking_send(conn, &issue_id, list) {
             Ok(Some(prev)) => {
-                let (what, help) = match prev.status {
-                    Status::Sent => (
-                        format!(
-                            "this issue was already sent to {list} on {} (Message-ID {}, the server answered `{}`)",
-                            prev.sent_at.as_deref().unwrap_or(&prev.started_at),
-                            prev.message_id,
-                            prev.server_reply.as_deref().unwrap_or("")
-                        ),
-                        "pass `--force` to send it again, or `--to ADDR` for a test send",
-                    ),
-                    _ => (
-                        format!(
-                            "a send of this issue to {list} started on {} and never finished: the server may or may not have accepted it",
-                            prev.started_at
-                        ),
-                        "check the list's archive; if the issue is not there, pass `--force` to send it",
-                    ),
-                };
-                report.push(Diagnostic::error("already-sent", what).in_file(&digest.post_source).help(help));
-                return fail(report, serde_json::json!({ "ok": false, "already_sent": prev }));
+                return fail(
+                    already_sent(&mut report, &prev, list, &digest.post_source),
+                    serde_json::json!({ "ok": false, "already_sent": prev }),
+                );
             }
             Ok(None) => {}
             Err(e) => {
@@ -179,7 +176,6 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
             }
         }
     }
-
     let signer = match crate::dkim::Signer::for_command(config) {
         Ok(s) => s,
         Err(d) => {
@@ -231,10 +227,14 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
     let mut all_ok = true;
     for p in &prepared {
         let address = p.envelope.to().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        let ledger_row = match (&conn, is_test) {
+        let ledger_row = match (&mut conn, is_test) {
             (Some(conn), false) => {
-                match ledger::begin(conn, &issue_id, &address, &p.summary.message_id, &p.summary.subject) {
-                    Ok(id) => Some(id),
+                match ledger::claim(conn, &issue_id, &address, &p.summary.message_id, &p.summary.subject, args.force) {
+                    Ok(ledger::Claim::Started(id)) => Some(id),
+                    Ok(ledger::Claim::Blocked(prev)) => {
+                        let r = already_sent(&mut report, &prev, &address, &digest.post_source);
+                        return fail(r, serde_json::json!({ "ok": false, "already_sent": prev }));
+                    }
                     Err(e) => {
                         report.push(Diagnostic::error("database", format!("cannot record the send: {e}")));
                         return fail(report, serde_json::json!({ "ok": false }));
@@ -276,6 +276,32 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
                     attempts: attempts_seen,
                     reply: Some(accepted.reply),
                     error: None,
+                }
+            }
+            Err((e, attempts)) if e.is_unknown() => {
+                all_ok = false;
+                // The server may have it: the row stays `sending`, so the next `send`
+                // refuses until the editor has looked (`--force`).
+                if let (Some(conn), Some(id)) = (&conn, ledger_row) {
+                    let _ = ledger::note_unknown(conn, id, &e.to_string());
+                }
+                let next = if is_test {
+                    "look in that mailbox before sending again"
+                } else {
+                    "check the list's archive: if the issue is there, it was sent; if not, `newsdesk send --force` \
+                     sends it (until then `newsdesk send` refuses, so nobody gets it twice)"
+                };
+                report.push(
+                    Diagnostic::error("send-unknown", format!("the message to {address} may have been delivered: {e}"))
+                        .help(next),
+                );
+                Delivery {
+                    address,
+                    test: is_test,
+                    message_id: p.summary.message_id.clone(),
+                    attempts,
+                    reply: None,
+                    error: Some(e),
                 }
             }
             Err((e, attempts)) => {
@@ -325,4 +351,33 @@ fn confirm(subject: &str, destinations: &[String]) -> bool {
         return false;
     }
     matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// The refusal of a second list send, added to `report`.
+fn already_sent(report: &mut Report, prev: &ledger::ListSend, list: &str, post: &Path) -> Report {
+    let (what, help) = match prev.status {
+        Status::Sent => (
+            format!(
+                "this issue was already sent to {list} on {} (Message-ID {}, the server answered `{}`)",
+                prev.sent_at.as_deref().unwrap_or(&prev.started_at),
+                prev.message_id,
+                prev.server_reply.as_deref().unwrap_or("")
+            ),
+            "pass `--force` to send it again, or `--to ADDR` for a test send",
+        ),
+        _ => (
+            match &prev.server_reply {
+                Some(why) => {
+                    format!("a send of this issue to {list} on {} may have been delivered: {why}", prev.started_at)
+                }
+                None => format!(
+                    "a send of this issue to {list} started on {} and never finished: the server may or may not have accepted it",
+                    prev.started_at
+                ),
+            },
+            "check the list's archive; if the issue is not there, pass `--force` to send it",
+        ),
+    };
+    report.push(Diagnostic::error("already-sent", what).in_file(post).help(help));
+    std::mem::take(report)
 }

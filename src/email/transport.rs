@@ -1,18 +1,21 @@
-//! Handing a message to the mail system: one small interface over lettre's transports
-//! (SMTP with a connection pool, sendmail, files) with our own error type.
+//! Handing a message to the mail system: one small interface over SMTP (the same
+//! connection code as subscriber sends, `crate::delivery::smtp`) and lettre's sendmail
+//! and file transports, with our own error type.
 //!
 //! [`SendError`] says whether a failure is temporary (4xx replies, refused or dropped
-//! connections, timeouts: worth retrying) or permanent (5xx replies, TLS and
-//! configuration problems: retrying cannot help), and carries the server's reply code
-//! and text. [`send_with_retry`] retries the temporary ones with exponential backoff.
+//! connections, timeouts before the message was sent: worth retrying), permanent (5xx
+//! replies, TLS and configuration problems: retrying cannot help) or unknown (the whole
+//! message went out and no reply came: it may have been delivered, so it is never
+//! retried), and carries the server's reply code and text. [`send_with_retry`] retries the temporary ones with exponential backoff.
 //! Secrets (the SMTP password) are read here and never appear in any message.
 
 use crate::config::Config;
+use crate::delivery::smtp::{Security, Server};
 use crate::diag::Diagnostic;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::{PoolConfig, SmtpTransport};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::TlsParameters;
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{FileTransport, SendmailTransport, Transport};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 /// A configured transport, ready to send (SMTP connects lazily, on the first send).
 pub enum Mailer {
-    Smtp { transport: SmtpTransport, endpoint: String, timeout: Duration },
+    Smtp { server: Box<Server>, endpoint: String },
     Sendmail { transport: SendmailTransport, program: PathBuf },
     File { transport: FileTransport, dir: PathBuf },
 }
@@ -39,6 +42,9 @@ pub enum Failure {
     Temporary,
     /// 5xx, TLS, authentication mechanism or local configuration problems.
     Permanent,
+    /// The whole message was written, final `.` included, and no reply came: the
+    /// server may have accepted it. Never retried.
+    Unknown,
 }
 
 /// Why a message was not accepted.
@@ -67,9 +73,17 @@ impl SendError {
         self.failure == Failure::Temporary
     }
 
+    /// The server may have accepted the message (see [`Failure::Unknown`]).
+    pub fn is_unknown(&self) -> bool {
+        self.failure == Failure::Unknown
+    }
+
     /// A hint for the editor about what to do next.
     pub fn help(&self) -> &'static str {
         match (self.code, self.failure) {
+            (_, Failure::Unknown) => {
+                "the message may have been delivered: check the list's archive (or the mailbox) before sending again"
+            }
             (Some(530 | 534 | 535 | 538), _) => {
                 "check `username` under [smtp] and the password in the environment variable or file it names"
             }
@@ -134,20 +148,18 @@ fn is_loopback(host: &str) -> bool {
 fn smtp(config: &Config) -> Result<Mailer, Diagnostic> {
     let s = &config.smtp;
     let host = s.host.trim();
-    let tls_params = || {
-        TlsParameters::new(host.to_string()).map_err(|e| {
-            smtp_error(
-                config,
-                "host",
-                Diagnostic::error("bad-smtp-host", format!("cannot set up TLS for `{host}`: {e}"))
-                    .help("write the server's host name as its certificate names it"),
-            )
-        })
-    };
-    let builder = match s.security.as_str() {
-        "starttls" => SmtpTransport::builder_dangerous(host).tls(Tls::Required(tls_params()?)),
-        "tls" => SmtpTransport::builder_dangerous(host).tls(Tls::Wrapper(tls_params()?)),
-        "none" if is_loopback(host) => SmtpTransport::builder_dangerous(host).tls(Tls::None),
+    TlsParameters::new(host.to_string()).map_err(|e| {
+        smtp_error(
+            config,
+            "host",
+            Diagnostic::error("bad-smtp-host", format!("cannot set up TLS for `{host}`: {e}"))
+                .help("write the server's host name as its certificate names it"),
+        )
+    })?;
+    let security = match s.security.as_str() {
+        "starttls" => Security::StartTls,
+        "tls" => Security::Tls,
+        "none" if is_loopback(host) => Security::None,
         "none" => {
             return Err(smtp_error(
                 config,
@@ -168,18 +180,19 @@ fn smtp(config: &Config) -> Result<Mailer, Diagnostic> {
             ));
         }
     };
-    let timeout = Duration::from_secs(s.timeout_secs.max(1));
-    let mut builder = builder
-        .port(s.port)
-        .timeout(Some(timeout))
-        .pool_config(PoolConfig::new().max_size(s.connections.max(1) as u32));
-    if let Some(user) = &s.username {
-        let password = password(config)?;
-        builder = builder
-            .credentials(Credentials::new(user.clone(), password))
-            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
-    }
-    Ok(Mailer::Smtp { transport: builder.build(), endpoint: format!("{host}:{} ({})", s.port, s.security), timeout })
+    let credentials = match &s.username {
+        Some(user) => Some(Credentials::new(user.clone(), password(config)?)),
+        None => None,
+    };
+    let server = Server {
+        host: host.to_string(),
+        port: s.port,
+        security,
+        credentials,
+        timeout: Duration::from_secs(s.timeout_secs.max(1)),
+        hello: ClientId::default(),
+    };
+    Ok(Mailer::Smtp { endpoint: format!("{} ({})", server.endpoint(), s.security), server: Box::new(server) })
 }
 
 /// The SMTP password from `password_env` or `password_file`. Errors name the variable
@@ -251,17 +264,13 @@ impl Mailer {
     /// Hands `bytes` (a formatted message) to the transport, once.
     pub fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Accepted, SendError> {
         match self {
-            // lettre ends DATA with `CRLF . CRLF`, RFC 5321's terminator for data that does
-            // not end in CRLF: the message's own final CRLF is left to it, so the server
-            // stores exactly `bytes`.
-            Mailer::Smtp { transport, timeout, .. } => {
-                match transport.send_raw(envelope, bytes.strip_suffix(b"\r\n").unwrap_or(bytes)) {
-                    Ok(response) => {
-                        let text = response.message().collect::<Vec<_>>().join(" ");
-                        Ok(Accepted { reply: format!("{} {text}", response.code()).trim().to_string() })
-                    }
-                    Err(e) => Err(classify_smtp(&e, *timeout)),
+            Mailer::Smtp { server, .. } => {
+                let mut conn = server.connect().map_err(|f| send_error(&f))?;
+                let result = crate::delivery::smtp::send(server, &mut conn, envelope, bytes);
+                if !conn.has_broken() {
+                    let _ = conn.quit();
                 }
+                result.map(|reply| Accepted { reply }).map_err(|f| send_error(&f))
             }
             Mailer::Sendmail { transport, program } => match transport.send_raw(envelope, bytes) {
                 Ok(()) => Ok(Accepted { reply: format!("accepted by {}", program.display()) }),
@@ -293,37 +302,21 @@ fn chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// Whether an io error in the chain is a timeout. A socket read timeout is reported as
-/// `WouldBlock` (EAGAIN) on Linux, which lettre's `is_timeout` does not count.
-fn timed_out(e: &lettre::transport::smtp::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock);
-        }
-        source = s.source();
-    }
-    e.is_timeout()
-}
-
-fn classify_smtp(e: &lettre::transport::smtp::Error, timeout: Duration) -> SendError {
-    use std::error::Error as _;
-    if let Some(code) = e.status() {
-        let code_num: u16 = code.to_string().parse().unwrap_or(0);
-        let text = e.source().map(|s| s.to_string()).unwrap_or_default();
-        let failure = if e.is_transient() { Failure::Temporary } else { Failure::Permanent };
-        return SendError { failure, code: Some(code_num), text };
-    }
-    let timeout_hit = timed_out(e);
-    // A response error without a reply code is a reply cut short (the connection dropped
-    // mid-DATA): temporary, like any other lost connection.
-    let temporary = timeout_hit || !(e.is_tls() || e.is_client() || e.is_permanent());
-    let text = if timeout_hit {
-        format!("timed out: the server did not answer within {}s ({})", timeout.as_secs(), chain(e))
+/// Our SMTP code's failure as this module's error: the code and the server's words
+/// apart, as the ledger and the JSON output show them.
+fn send_error(f: &crate::delivery::smtp::Failure) -> SendError {
+    let failure = if f.unknown {
+        Failure::Unknown
+    } else if f.permanent {
+        Failure::Permanent
     } else {
-        chain(e)
+        Failure::Temporary
     };
-    SendError { failure: if temporary { Failure::Temporary } else { Failure::Permanent }, code: None, text }
+    let text = match f.code {
+        Some(code) => f.text.strip_prefix(&code.to_string()).unwrap_or(&f.text).trim().to_string(),
+        None => f.text.clone(),
+    };
+    SendError { failure, code: f.code, text }
 }
 
 /// How often and how patiently temporary failures are retried.

@@ -44,6 +44,10 @@ pub struct Faults {
     pub cut: HashMap<String, u32>,
     /// The next this-many transactions get `421` at MAIL FROM and the connection closed.
     pub busy: u32,
+    /// Every accepted message is stored at once but its `250` is written only this long
+    /// after the end of DATA: a slow server, or (longer than the client's timeout) a
+    /// reply lost after the message was taken.
+    pub reply_delay: Duration,
 }
 
 /// A login the server was offered.
@@ -330,6 +334,11 @@ impl Handler for ConnHandler {
         let seq = self.inner.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let msg = Received { from: c.from.clone(), to: c.to.clone(), data: std::mem::take(&mut c.data), seq };
         self.inner.messages.lock().unwrap().push(msg);
+        drop(c);
+        let delay = self.inner.faults.lock().unwrap().reply_delay;
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         Response::custom(250, format!("2.0.0 Ok: queued as T{seq}"))
     }
 }
