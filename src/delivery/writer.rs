@@ -266,10 +266,17 @@ pub fn read_journal(database: &Path) -> std::io::Result<Vec<Entry>> {
         Err(e) => return Err(e),
     };
     let mut out = Vec::new();
-    for line in BufReader::new(file).split(b'\n') {
-        let line = line?;
-        // A line cut short by a crash has a field missing or a bad id: skip it.
-        let text = String::from_utf8_lossy(&line);
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        // Each line is one `write` ending in `\n`: a last line without one was torn by
+        // a crash (`a\t12` of `a\t123\n` would name another row), so it is not read.
+        let Some(complete) = line.strip_suffix(b"\n") else { break };
+        let text = String::from_utf8_lossy(complete);
         let mut parts = text.splitn(3, '\t');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("c"), Some(id), Some(prev)) => {
@@ -408,6 +415,39 @@ mod tests {
         assert_eq!(get(rows[1].id), ("sending".into(), 1));
         assert_eq!(get(rows[2].id), ("pending".into(), 0));
         assert_eq!(get(rows[3].id), ("sending".into(), 1));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_not_read_as_another_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("n.db");
+        let mut conn = crate::db::open(&db).unwrap();
+        for i in 0..12 {
+            crate::subscribers::add(&conn, &format!("s{i}@example.org"), None, false).unwrap();
+        }
+        let issue = IssueKey { id: "i".into(), label: "i".into() };
+        ledger::start_run(&mut conn, &issue, Mode::Resume { skip_unknown: false }, false).unwrap();
+        let rows = ledger::next_page(&conn, "i", Mode::Resume { skip_unknown: false }, 0, 20, "x").unwrap();
+        let (one, twelve) = (rows[0].id, rows[11].id);
+        assert_eq!((one, twelve), (1, 12));
+        let j = Journal::open(&db).unwrap();
+        j.claims(&[(one, State::Pending), (twelve, State::Pending)]).unwrap();
+        drop(j);
+        for id in [one, twelve] {
+            assert!(ledger::mark_sending(&conn, id, "<m@x>").unwrap());
+        }
+        // The crash tore `a\t12\n` after its first digit: row 1 was never attempted.
+        let mut f = OpenOptions::new().append(true).open(journal_path(&db)).unwrap();
+        f.write_all(b"a\t1").unwrap();
+        drop(f);
+        let entries = read_journal(&db).unwrap();
+        assert_eq!(entries, [Entry::Claimed(1, State::Pending), Entry::Claimed(12, State::Pending)]);
+        replay_journal(&mut conn, &db).unwrap();
+        let state = |id: i64| -> String {
+            conn.query_row("SELECT state FROM deliveries WHERE id = ?1", [id], |x| x.get(0)).unwrap()
+        };
+        assert_eq!(state(one), "pending", "row 1 never started");
+        assert_eq!(state(twelve), "pending", "row 12's attempt line never made it whole either");
     }
 
     #[test]
