@@ -110,8 +110,15 @@ impl Signer {
     }
 }
 
-/// Reads a private key in any of the accepted forms.
+/// PKCS#8 algorithm identifiers (RFC 8410 for Ed25519, RFC 8017 for RSA).
+const ED25519: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.3.101.112");
+const RSA_ENCRYPTION: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// Reads a private key in any of the accepted forms: PEM and DER through the RustCrypto
+/// `pkcs8` crate, the key's kind from its algorithm identifier.
 fn parse_key(text: &str) -> Result<(DkimSigningKey, &'static str), String> {
+    use base64ct::{Base64, Encoding};
+    use pkcs8::der::Decode;
     let text = text.trim();
     if text.contains("-----BEGIN RSA PRIVATE KEY-----") {
         let key = DkimSigningKey::new(text, DkimSigningAlgorithm::Rsa)
@@ -119,28 +126,37 @@ fn parse_key(text: &str) -> Result<(DkimSigningKey, &'static str), String> {
         return Ok((key, "rsa-sha256"));
     }
     if text.contains("-----BEGIN PRIVATE KEY-----") {
-        let der = pem_body(text, "PRIVATE KEY").ok_or("the PEM block is damaged")?;
-        // PKCS#8 for Ed25519 is a fixed 16-byte prefix (with OID 1.3.101.112) and the seed.
-        const ED25519_PREFIX: [u8; 16] =
-            [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-        if der.len() == 48 && der[..16] == ED25519_PREFIX {
-            let seed = base64_encode(&der[16..]);
-            let key = DkimSigningKey::new(&seed, DkimSigningAlgorithm::Ed25519)
-                .map_err(|_| "the Ed25519 key cannot be decoded".to_string())?;
-            return Ok((key, "ed25519-sha256"));
-        }
-        let rsa = rsa::RsaPrivateKey::from_pkcs8_der(&der)
-            .map_err(|_| "a PKCS#8 key that is neither RSA nor Ed25519 (or is damaged)".to_string())?;
-        let pkcs1 = rsa.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).map_err(|_| "the RSA key cannot be re-encoded")?;
-        let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
-            .map_err(|_| "the RSA key cannot be decoded".to_string())?;
-        return Ok((key, "rsa-sha256"));
+        let (_, doc) = pkcs8::SecretDocument::from_pem(text).map_err(|_| "the PEM block is damaged".to_string())?;
+        let info = pkcs8::PrivateKeyInfo::try_from(doc.as_bytes())
+            .map_err(|_| "the PKCS#8 key cannot be decoded".to_string())?;
+        return match info.algorithm.oid {
+            ED25519 => {
+                // The key is an OCTET STRING holding the 32-byte seed (RFC 8410 section 7).
+                let seed = pkcs8::der::asn1::OctetStringRef::from_der(info.private_key)
+                    .ok()
+                    .filter(|s| s.as_bytes().len() == 32)
+                    .ok_or("the Ed25519 key is damaged")?;
+                let key = DkimSigningKey::new(&Base64::encode_string(seed.as_bytes()), DkimSigningAlgorithm::Ed25519)
+                    .map_err(|_| "the Ed25519 key cannot be decoded".to_string())?;
+                Ok((key, "ed25519-sha256"))
+            }
+            RSA_ENCRYPTION => {
+                let rsa = rsa::RsaPrivateKey::from_pkcs8_der(doc.as_bytes())
+                    .map_err(|_| "the RSA key (PKCS#8) is damaged".to_string())?;
+                let pkcs1 =
+                    rsa.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).map_err(|_| "the RSA key cannot be re-encoded")?;
+                let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
+                    .map_err(|_| "the RSA key cannot be decoded".to_string())?;
+                Ok((key, "rsa-sha256"))
+            }
+            _ => Err("a PKCS#8 key that is neither RSA nor Ed25519".into()),
+        };
     }
     if text.contains("-----BEGIN") {
         return Err("use an unencrypted RSA or Ed25519 key in PEM (`RSA PRIVATE KEY` or `PRIVATE KEY`)".into());
     }
     // A bare base64 Ed25519 seed (32 bytes), as some DKIM tools write it.
-    if text.len() == 44 && !text.contains(char::is_whitespace) {
+    if Base64::decode_vec(text).is_ok_and(|seed| seed.len() == 32) {
         let key = DkimSigningKey::new(text, DkimSigningAlgorithm::Ed25519)
             .map_err(|_| "not a base64 Ed25519 seed".to_string())?;
         return Ok((key, "ed25519-sha256"));
@@ -148,60 +164,31 @@ fn parse_key(text: &str) -> Result<(DkimSigningKey, &'static str), String> {
     Err("expected a PEM private key (RSA or Ed25519)".into())
 }
 
-/// The DER bytes of the first `label` PEM block.
-fn pem_body(text: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text.find(&begin)? + begin.len();
-    let stop = start + text[start..].find(&end)?;
-    let b64: String = text[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
-    base64_decode(&b64)
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().take_while(|&c| c != b'=') {
-        let v = B64.iter().position(|&b| b == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn base64_round_trips() {
-        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar"] {
-            assert_eq!(base64_decode(&base64_encode(data)).unwrap(), data);
-        }
-        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
+    fn key_kinds_come_from_the_algorithm_identifier() {
+        // An Ed25519 PKCS#8 key written with optional attributes/public key (RFC 8410's
+        // v2 form, 0x81 public key): the old fixed-prefix match did not know it.
+        use pkcs8::der::Encode;
+        let seed = pkcs8::der::asn1::OctetString::new([7u8; 32]).unwrap().to_der().unwrap();
+        let public = [9u8; 32];
+        let mut info =
+            pkcs8::PrivateKeyInfo::new(pkcs8::spki::AlgorithmIdentifierRef { oid: ED25519, parameters: None }, &seed);
+        info.public_key = Some(&public);
+        let pem = pkcs8::SecretDocument::try_from(info).unwrap().to_pem("PRIVATE KEY", pkcs8::LineEnding::LF).unwrap();
+        let (_, alg) = parse_key(&pem).unwrap();
+        assert_eq!(alg, "ed25519-sha256");
+        // A PKCS#8 key of another kind (X25519, OID 1.3.101.110) is refused by name.
+        let x25519 = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VuBCIEIHcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH\n-----END PRIVATE KEY-----\n";
+        let err = parse_key(x25519).err().unwrap();
+        assert!(err.contains("neither RSA nor Ed25519"), "{err}");
+        // A bare seed.
+        use base64ct::{Base64, Encoding};
+        assert_eq!(parse_key(&Base64::encode_string(&[7u8; 32])).unwrap().1, "ed25519-sha256");
+        assert!(parse_key("not a key").is_err());
     }
 
     #[test]
