@@ -148,7 +148,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Send(args) => crate::email::send::run(&config, posts, &args, cwd.as_deref()),
         Command::Subscribers { action } => crate::subscribers::cli::run(&config, action, cwd.as_deref()),
         Command::Unsubscribe { target } => crate::subscribers::cli::run_unsubscribe(&config, &target),
-        Command::Status { post, format } => crate::delivery::status::run(&config, post.as_deref(), format),
+        Command::Status { post, format } => crate::delivery::status::run(&config, posts, post.as_deref(), format),
     }
 }
 

@@ -73,6 +73,64 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_by_state ON deliveries (issue, state, id);
     CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id);
     CREATE INDEX deliveries_by_sent_at ON deliveries (sent_at) WHERE state = 'sent';",
+    // 5: one ledger. A list send is a delivery to one recipient of kind `list` (no
+    // subscriber row); every send of it, a forced one included, is a run of its own with
+    // its own row, so the history is kept. `list_sends` rows move over with their run:
+    // `sending` stays `sending` (unknown), `sent` stays `sent`, `failed` becomes
+    // `failed_permanent` for a 5xx reply and `failed_temporary` otherwise; second-precision
+    // times get the one clock format (milliseconds, `Z`).
+    "CREATE TABLE deliveries_v5 (
+        id INTEGER PRIMARY KEY,
+        issue TEXT NOT NULL,
+        label TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'subscriber' CHECK (kind IN ('subscriber', 'list')),
+        subscriber_id INTEGER REFERENCES subscribers (id) ON DELETE CASCADE,
+        email TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES delivery_runs (id),
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+            ('pending', 'sending', 'sent', 'failed_temporary', 'failed_permanent', 'cancelled')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        message_id TEXT,
+        subject TEXT,
+        reply TEXT,
+        next_retry_at TEXT,
+        sent_at TEXT,
+        updated_at TEXT NOT NULL,
+        CHECK ((kind = 'subscriber') = (subscriber_id IS NOT NULL)),
+        UNIQUE (issue, subscriber_id)
+    );
+    INSERT INTO deliveries_v5 (id, issue, label, kind, subscriber_id, email, run_id, state, attempts,
+                               message_id, reply, next_retry_at, sent_at, updated_at)
+        SELECT id, issue, label, 'subscriber', subscriber_id, email, run_id, state, attempts,
+               message_id, reply, next_retry_at, sent_at, updated_at
+        FROM deliveries ORDER BY id;
+    INSERT INTO delivery_runs (issue, label, kind, started_at, finished_at, summary)
+        SELECT issue_id,
+               replace(issue_id, rtrim(issue_id, replace(issue_id, '/', '')), ''),
+               'list',
+               strftime('%Y-%m-%dT%H:%M:%fZ', started_at),
+               CASE WHEN status != 'sending' THEN strftime('%Y-%m-%dT%H:%M:%fZ', COALESCE(sent_at, started_at)) END,
+               '{\"migrated_list_send\":' || id || '}'
+        FROM list_sends ORDER BY id;
+    INSERT INTO deliveries_v5 (issue, label, kind, subscriber_id, email, run_id, state, attempts,
+                               message_id, subject, reply, sent_at, updated_at)
+        SELECT l.issue_id, r.label, 'list', NULL, l.destination, r.id,
+               CASE l.status WHEN 'sent' THEN 'sent' WHEN 'sending' THEN 'sending'
+                    WHEN 'failed' THEN CASE WHEN l.server_reply GLOB '5[0-9][0-9]*' THEN 'failed_permanent'
+                                            ELSE 'failed_temporary' END END,
+               1, l.message_id, l.subject, l.server_reply,
+               strftime('%Y-%m-%dT%H:%M:%fZ', l.sent_at),
+               strftime('%Y-%m-%dT%H:%M:%fZ', COALESCE(l.sent_at, l.started_at))
+        FROM list_sends l JOIN delivery_runs r ON r.kind = 'list' AND r.summary = '{\"migrated_list_send\":' || l.id || '}'
+        ORDER BY l.id;
+    UPDATE delivery_runs SET summary = NULL WHERE kind = 'list' AND summary LIKE '{\"migrated_list_send\":%';
+    DROP TABLE deliveries;
+    DROP TABLE list_sends;
+    ALTER TABLE deliveries_v5 RENAME TO deliveries;
+    CREATE INDEX deliveries_by_state ON deliveries (issue, state, id);
+    CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id);
+    CREATE INDEX deliveries_by_sent_at ON deliveries (sent_at) WHERE state = 'sent';
+    CREATE INDEX deliveries_lists ON deliveries (issue, email, id) WHERE kind = 'list';",
 ];
 
 /// Why the database could not be used, worded for the editor.

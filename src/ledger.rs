@@ -1,19 +1,24 @@
-//! The send ledger: which issue went to which list address, when, and what the server
-//! answered, kept in the embedded database so `send` can refuse to mail an issue twice.
+//! List sends in the one ledger: which issue went to which list address, when, and what
+//! the server answered, so `send` can refuse to mail an issue twice.
 //!
-//! A send is recorded in two steps: [`begin`] writes a `sending` row before the message
-//! goes out, [`finish`] turns it into `sent` (with the server's reply) or `failed`.
-//! Only `sent` means the server accepted the message; a `sending` row that never
-//! finished tells the editor a previous run stopped half-way, where the message may or
-//! may not have been delivered. Per-subscriber delivery keeps its own rows beside these.
+//! A list send is a delivery to one recipient (`kind = 'list'` in `deliveries`, with no
+//! subscriber): each send is a run of its own (`delivery_runs`, kind `list`) with one
+//! row, in the same states and clock format as subscriber deliveries. [`claim`] writes
+//! the row as `sending` before the message goes out; [`finish`] makes it `sent` (with the
+//! server's reply) or failed. Only `sent` means the server accepted the message; a row
+//! left `sending` tells the editor a previous run stopped half-way, or that the message
+//! went out whole and no reply came: it may or may not have been delivered.
 
+use crate::delivery::ledger::State;
+use crate::subscribers::now_text;
 use rusqlite::{Connection, OptionalExtension, params};
 
-/// Where a recorded send stands.
+/// Where a list send stands, as `send` and the tests read it (a summary of [`State`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// Handed to the transport; no answer recorded (the run stopped or is running).
+    /// Handed to the transport; no answer recorded (the run stopped, is running, or the
+    /// reply never came).
     Sending,
     /// The server accepted the message.
     Sent,
@@ -22,24 +27,16 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Sending => "sending",
-            Status::Sent => "sent",
-            Status::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Status {
-        match s {
-            "sent" => Status::Sent,
-            "failed" => Status::Failed,
-            _ => Status::Sending,
+    fn of(state: State) -> Status {
+        match state {
+            State::Sent => Status::Sent,
+            State::Pending | State::Sending => Status::Sending,
+            State::FailedTemporary | State::FailedPermanent | State::Cancelled => Status::Failed,
         }
     }
 }
 
-/// One row of `list_sends`.
+/// One list send: a `kind = 'list'` row of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListSend {
     pub id: i64,
@@ -49,10 +46,11 @@ pub struct ListSend {
     pub destination: String,
     pub message_id: String,
     pub subject: String,
+    pub state: State,
     pub status: Status,
     /// The server's final reply (`250 2.0.0 queued as ...`) or the error that ended the send.
     pub server_reply: Option<String>,
-    /// RFC 3339, UTC.
+    /// When the send started (the ledger's clock format, UTC).
     pub started_at: String,
     pub sent_at: Option<String>,
 }
@@ -62,30 +60,35 @@ pub fn normalize_destination(address: &str) -> String {
     address.trim().to_ascii_lowercase()
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+const SELECT: &str = "SELECT d.id, d.issue, d.email, COALESCE(d.message_id, ''), COALESCE(d.subject, ''), d.state,
+        d.reply, r.started_at, d.sent_at
+    FROM deliveries d JOIN delivery_runs r ON r.id = d.run_id";
 
 /// The latest send of `issue_id` to `destination` that did not fail: a `sent` row, or a
 /// `sending` row left by a run that never finished. `None` when sending is safe.
 pub fn blocking_send(conn: &Connection, issue_id: &str, destination: &str) -> rusqlite::Result<Option<ListSend>> {
     conn.query_row(
-        "SELECT id, issue_id, destination, message_id, subject, status, server_reply, started_at, sent_at
-         FROM list_sends WHERE issue_id = ?1 AND destination = ?2 AND status != 'failed'
-         ORDER BY id DESC LIMIT 1",
+        &format!(
+            "{SELECT} WHERE d.kind = 'list' AND d.issue = ?1 AND d.email = ?2
+             AND d.state IN ('pending', 'sending', 'sent') ORDER BY d.id DESC LIMIT 1"
+        ),
         params![issue_id, normalize_destination(destination)],
         row_to_send,
     )
     .optional()
 }
 
-/// Every recorded send of an issue, oldest first.
+/// Every list send of an issue, oldest first.
 pub fn history(conn: &Connection, issue_id: &str) -> rusqlite::Result<Vec<ListSend>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, issue_id, destination, message_id, subject, status, server_reply, started_at, sent_at
-         FROM list_sends WHERE issue_id = ?1 ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare(&format!("{SELECT} WHERE d.kind = 'list' AND d.issue = ?1 ORDER BY d.id"))?;
     let rows = stmt.query_map(params![issue_id], row_to_send)?;
+    rows.collect()
+}
+
+/// Every list send, oldest first (for `status`).
+pub fn all(conn: &Connection) -> rusqlite::Result<Vec<ListSend>> {
+    let mut stmt = conn.prepare(&format!("{SELECT} WHERE d.kind = 'list' ORDER BY d.id"))?;
+    let rows = stmt.query_map([], row_to_send)?;
     rows.collect()
 }
 
@@ -100,64 +103,92 @@ pub enum Claim {
 
 /// The check and the `sending` row in one immediate transaction, so two runs can never
 /// both find the issue unsent and both mail it. With `force`, an earlier send does not
-/// block (the history is kept: the forced send is a row of its own).
+/// block (the history is kept: the forced send is a run and a row of its own).
 pub fn claim(
     conn: &mut Connection,
-    issue_id: &str,
+    issue: &crate::delivery::ledger::IssueKey,
     destination: &str,
     message_id: &str,
     subject: &str,
     force: bool,
 ) -> rusqlite::Result<Claim> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if !force && let Some(prev) = blocking_send(&tx, issue_id, destination)? {
+    if !force && let Some(prev) = blocking_send(&tx, &issue.id, destination)? {
         return Ok(Claim::Blocked(Box::new(prev)));
     }
-    let id = begin(&tx, issue_id, destination, message_id, subject)?;
+    let id = begin(&tx, issue, destination, message_id, subject)?;
     tx.commit()?;
     Ok(Claim::Started(id))
 }
 
-/// Notes why a send's outcome is unknown (the row stays `sending`, so it blocks).
-pub fn note_unknown(conn: &Connection, id: i64, why: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE list_sends SET server_reply = ?2 WHERE id = ?1 AND status = 'sending'", params![id, why])?;
-    Ok(())
-}
-
-/// Records that a send is starting; returns the row id for [`finish`].
+/// Records that a send is starting (a run and its one `sending` row); returns the row
+/// id for [`finish`]. [`claim`] is the checked form.
 pub fn begin(
     conn: &Connection,
-    issue_id: &str,
+    issue: &crate::delivery::ledger::IssueKey,
     destination: &str,
     message_id: &str,
     subject: &str,
 ) -> rusqlite::Result<i64> {
+    let now = now_text();
     conn.execute(
-        "INSERT INTO list_sends (issue_id, destination, message_id, subject, status, started_at)
-         VALUES (?1, ?2, ?3, ?4, 'sending', ?5)",
-        params![issue_id, normalize_destination(destination), message_id, subject, now()],
+        "INSERT INTO delivery_runs (issue, label, kind, started_at, pid) VALUES (?1, ?2, 'list', ?3, ?4)",
+        params![issue.id, issue.label, now, std::process::id()],
+    )?;
+    let run_id = conn.last_insert_rowid();
+    conn.execute(
+        "INSERT INTO deliveries (issue, label, kind, email, run_id, state, attempts, message_id, subject, updated_at)
+         VALUES (?1, ?2, 'list', ?3, ?4, 'sending', 1, ?5, ?6, ?7)",
+        params![issue.id, issue.label, normalize_destination(destination), run_id, message_id, subject, now],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Records how a send ended: `Sent` with the server's reply, or `Failed` with the error.
-pub fn finish(conn: &Connection, id: i64, status: Status, reply: &str) -> rusqlite::Result<()> {
-    let sent_at = (status == Status::Sent).then(now);
+/// How a list send ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server accepted it.
+    Sent,
+    /// Given up after temporary failures (a later `send` may try again).
+    FailedTemporary,
+    /// Refused for good (a 5xx, a configuration or TLS problem).
+    FailedPermanent,
+    /// The whole message went out and no reply came: the row stays `sending`.
+    Unknown,
+}
+
+/// Records how a send ended, with the server's reply or what happened, and closes its
+/// run. Tries made are recorded as the row's attempts.
+pub fn finish(conn: &Connection, id: i64, outcome: Outcome, reply: &str, attempts: u32) -> rusqlite::Result<()> {
+    let now = now_text();
+    let (state, sent_at) = match outcome {
+        Outcome::Sent => (State::Sent, Some(now.clone())),
+        Outcome::FailedTemporary => (State::FailedTemporary, None),
+        Outcome::FailedPermanent => (State::FailedPermanent, None),
+        Outcome::Unknown => (State::Sending, None),
+    };
     conn.execute(
-        "UPDATE list_sends SET status = ?2, server_reply = ?3, sent_at = ?4 WHERE id = ?1",
-        params![id, status.as_str(), reply, sent_at],
+        "UPDATE deliveries SET state = ?2, reply = ?3, sent_at = ?4, attempts = ?5, updated_at = ?6
+         WHERE id = ?1 AND kind = 'list'",
+        params![id, state.as_str(), reply, sent_at, attempts.max(1), now],
+    )?;
+    conn.execute(
+        "UPDATE delivery_runs SET finished_at = ?2 WHERE id = (SELECT run_id FROM deliveries WHERE id = ?1)",
+        params![id, now],
     )?;
     Ok(())
 }
 
 fn row_to_send(r: &rusqlite::Row) -> rusqlite::Result<ListSend> {
+    let state = State::parse(&r.get::<_, String>(5)?).unwrap_or(State::Sending);
     Ok(ListSend {
         id: r.get(0)?,
         issue_id: r.get(1)?,
         destination: r.get(2)?,
         message_id: r.get(3)?,
         subject: r.get(4)?,
-        status: Status::parse(&r.get::<_, String>(5)?),
+        state,
+        status: Status::of(state),
         server_reply: r.get(6)?,
         started_at: r.get(7)?,
         sent_at: r.get(8)?,
@@ -167,6 +198,7 @@ fn row_to_send(r: &rusqlite::Row) -> rusqlite::Result<ListSend> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::ledger::IssueKey;
 
     fn db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
@@ -174,29 +206,40 @@ mod tests {
         (dir, conn)
     }
 
+    fn issue(id: &str) -> IssueKey {
+        IssueKey { id: id.into(), label: "2020-05-10-update".into() }
+    }
+
     #[test]
     fn only_accepted_or_unfinished_sends_block() {
-        let (_dir, conn) = db();
-        let issue = "https://lwkd.info/2020/20200512";
-        assert_eq!(blocking_send(&conn, issue, "list@example.org").unwrap(), None);
+        let (_dir, mut conn) = db();
+        let i = issue("https://lwkd.info/2020/20200512");
+        assert_eq!(blocking_send(&conn, &i.id, "list@example.org").unwrap(), None);
 
-        let failed = begin(&conn, issue, "List@Example.org", "<a@x>", "S").unwrap();
-        finish(&conn, failed, Status::Failed, "550 no such list").unwrap();
-        assert_eq!(blocking_send(&conn, issue, "list@example.org").unwrap(), None);
+        let failed = begin(&conn, &i, "List@Example.org", "<a@x>", "S").unwrap();
+        finish(&conn, failed, Outcome::FailedPermanent, "550 no such list", 1).unwrap();
+        assert_eq!(blocking_send(&conn, &i.id, "list@example.org").unwrap(), None);
 
-        let unfinished = begin(&conn, issue, "list@example.org", "<a@x>", "S").unwrap();
-        let b = blocking_send(&conn, issue, "LIST@example.org").unwrap().unwrap();
+        let unfinished = match claim(&mut conn, &i, "list@example.org", "<a@x>", "S", false).unwrap() {
+            Claim::Started(id) => id,
+            other => panic!("{other:?}"),
+        };
+        let b = blocking_send(&conn, &i.id, "LIST@example.org").unwrap().unwrap();
         assert_eq!((b.id, b.status), (unfinished, Status::Sending));
+        assert!(matches!(claim(&mut conn, &i, "list@example.org", "<a@x>", "S", false).unwrap(), Claim::Blocked(_)));
 
-        finish(&conn, unfinished, Status::Sent, "250 OK").unwrap();
-        let b = blocking_send(&conn, issue, "list@example.org").unwrap().unwrap();
-        assert_eq!(b.status, Status::Sent);
+        finish(&conn, unfinished, Outcome::Sent, "250 OK", 1).unwrap();
+        let b = blocking_send(&conn, &i.id, "list@example.org").unwrap().unwrap();
+        assert_eq!((b.status, b.state), (Status::Sent, State::Sent));
         assert_eq!(b.server_reply.as_deref(), Some("250 OK"));
-        assert!(b.sent_at.is_some());
+        assert!(b.sent_at.as_deref().is_some_and(|t| t.len() == "2026-01-01T00:00:00.000Z".len()));
 
-        // Another destination or another issue is not blocked.
-        assert_eq!(blocking_send(&conn, issue, "other@example.org").unwrap(), None);
+        // Another destination or another issue is not blocked; a forced send is a row of its own.
+        assert_eq!(blocking_send(&conn, &i.id, "other@example.org").unwrap(), None);
         assert_eq!(blocking_send(&conn, "https://lwkd.info/2020/20200505", "list@example.org").unwrap(), None);
-        assert_eq!(history(&conn, issue).unwrap().len(), 2);
+        assert!(matches!(claim(&mut conn, &i, "list@example.org", "<a@x>", "S", true).unwrap(), Claim::Started(_)));
+        assert_eq!(history(&conn, &i.id).unwrap().len(), 3);
+        // List rows never show up as subscriber deliveries.
+        assert_eq!(crate::delivery::ledger::counts(&conn, &i.id).unwrap().total(), 0);
     }
 }

@@ -518,3 +518,24 @@ fn a_dry_run_needs_no_smtp_password() {
     assert_eq!(real.status.code(), Some(1));
     assert!(text(&real).contains("NEWSDESK_TEST_UNSET_PASSWORD"), "{}", text(&real));
 }
+
+#[test]
+fn status_settles_the_sent_journal_first() {
+    // A killed run can leave a row `sending` whose 250 is in the sent journal: status
+    // applies the journal before it counts, so that row is sent, not unknown.
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 3, "");
+    let out = list.send(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let db = list.db();
+    let id: i64 = db.query_row("SELECT id FROM deliveries ORDER BY id LIMIT 1", [], |r| r.get(0)).unwrap();
+    db.execute("UPDATE deliveries SET state = 'sending' WHERE id = ?1", [id]).unwrap();
+    drop(db);
+    let journal = list.site.path("state/newsdesk.db.sent-journal");
+    std::fs::write(&journal, format!("{id}\t2026-01-01T00:00:00.000Z\t250 2.0.0 Ok\n")).unwrap();
+    let status = list.site.run(&["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["issues"][0]["counts"]["sent"], 3, "{v}");
+    assert_eq!(v["issues"][0]["counts"]["sending"], 0, "{v}");
+    assert_eq!(std::fs::read(&journal).unwrap().len(), 0, "the journal is emptied once applied");
+}

@@ -356,7 +356,8 @@ fn an_unfinished_send_blocks_until_forced() {
     let server = SmtpServer::start();
     let site = Site::new(&mail_config(server.port()));
     let conn = newsdesk::db::open(&site.path(".newsdesk/newsdesk.db")).unwrap();
-    newsdesk::ledger::begin(&conn, ISSUE, LIST, "<x@example.org>", "LWKD").unwrap();
+    let issue = newsdesk::delivery::ledger::IssueKey { id: ISSUE.into(), label: "2020-05-10-update".into() };
+    newsdesk::ledger::begin(&conn, &issue, LIST, "<x@example.org>", "LWKD").unwrap();
     drop(conn);
     let out = site.run(&["send"]);
     let shown = text(&out);

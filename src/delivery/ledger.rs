@@ -153,7 +153,10 @@ pub struct Started {
 pub fn start_run(conn: &mut Connection, issue: &IssueKey, mode: Mode, include_new: bool) -> rusqlite::Result<Started> {
     let now = now_text();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let existing: i64 = tx.query_row("SELECT COUNT(*) FROM deliveries WHERE issue = ?1", [&issue.id], |r| r.get(0))?;
+    let existing: i64 =
+        tx.query_row("SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber'", [&issue.id], |r| {
+            r.get(0)
+        })?;
     let first = existing == 0;
     let kind = match mode {
         Mode::Resume { .. } if first => "first",
@@ -180,13 +183,16 @@ pub fn start_run(conn: &mut Connection, issue: &IssueKey, mode: Mode, include_ne
     let joined_since = active_not_in_send(&tx, &issue.id)?;
     let before = counts_in(&tx, &issue.id)?;
     let to_send: i64 = tx.query_row(
-        &format!("SELECT COUNT(*) FROM deliveries d WHERE d.issue = :issue AND {}", mode.condition()),
+        &format!(
+            "SELECT COUNT(*) FROM deliveries d WHERE d.issue = :issue AND d.kind = 'subscriber' AND {}",
+            mode.condition()
+        ),
         rusqlite::named_params! { ":issue": issue.id, ":now": now },
         |r| r.get(0),
     )?;
     let waiting: i64 = if matches!(mode, Mode::Resume { .. }) {
         tx.query_row(
-            "SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND state = 'failed_temporary' AND next_retry_at > ?2",
+            "SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber' AND state = 'failed_temporary' AND next_retry_at > ?2",
             params![issue.id, now],
             |r| r.get(0),
         )?
@@ -344,7 +350,9 @@ pub fn active_not_in_send(conn: &Connection, issue: &str) -> rusqlite::Result<i6
 }
 
 fn counts_in(conn: &Connection, issue: &str) -> rusqlite::Result<Counts> {
-    let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM deliveries WHERE issue = ?1 GROUP BY state")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT state, COUNT(*) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber' GROUP BY state",
+    )?;
     let mut counts = Counts::default();
     let mut rows = stmt.query([issue])?;
     while let Some(r) = rows.next()? {
@@ -389,9 +397,9 @@ pub struct Failure {
 pub fn status(conn: &Connection, only: Option<&str>) -> rusqlite::Result<Vec<IssueStatus>> {
     let mut stmt = conn.prepare(
         "SELECT issue, MAX(label), MIN(started_at), MAX(started_at), COUNT(*),
-                (SELECT finished_at IS NOT NULL FROM delivery_runs r2 WHERE r2.issue = r.issue ORDER BY id DESC LIMIT 1)
+                (SELECT finished_at IS NOT NULL FROM delivery_runs r2 WHERE r2.issue = r.issue AND r2.kind != 'list' ORDER BY id DESC LIMIT 1)
          FROM delivery_runs r
-         WHERE ?1 IS NULL OR issue = ?1 OR label = ?1
+         WHERE r.kind != 'list' AND (?1 IS NULL OR issue = ?1 OR label = ?1)
          GROUP BY issue ORDER BY MIN(id)",
     )?;
     let issues: Vec<(String, String, String, String, i64, bool)> = stmt
@@ -402,7 +410,7 @@ pub fn status(conn: &Connection, only: Option<&str>) -> rusqlite::Result<Vec<Iss
         let counts = counts_in(conn, &issue)?;
         let mut f = conn.prepare_cached(
             "SELECT email, reply, attempts, updated_at FROM deliveries
-             WHERE issue = ?1 AND state = 'failed_permanent' ORDER BY id",
+             WHERE issue = ?1 AND kind = 'subscriber' AND state = 'failed_permanent' ORDER BY id",
         )?;
         let permanent_failures = f
             .query_map([&issue], |r| {
@@ -411,7 +419,7 @@ pub fn status(conn: &Connection, only: Option<&str>) -> rusqlite::Result<Vec<Iss
             .collect::<Result<_, _>>()?;
         let next_retry_at: Option<String> = conn
             .query_row(
-                "SELECT MIN(next_retry_at) FROM deliveries WHERE issue = ?1 AND state = 'failed_temporary'",
+                "SELECT MIN(next_retry_at) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber' AND state = 'failed_temporary'",
                 [&issue],
                 |r| r.get(0),
             )

@@ -364,7 +364,8 @@ fn plan(db: &Path, issue: &IssueKey, mode: Mode, include_new: bool) -> rusqlite:
     let active = ledger::active_not_in_send(&conn, &issue.id)?;
     let now = crate::subscribers::now_text();
     let due_temp: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND state = 'failed_temporary' AND next_retry_at <= ?2",
+        "SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber' AND state = 'failed_temporary'
+         AND next_retry_at <= ?2",
         rusqlite::params![issue.id, now],
         |r| r.get(0),
     )?;

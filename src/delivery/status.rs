@@ -1,13 +1,17 @@
-//! `newsdesk status`: what the ledger says about each issue's subscriber send.
+//! `newsdesk status`: what the ledger says about each issue's sends, to subscribers
+//! and to list addresses.
 
 use super::ledger::{self, IssueStatus, State};
+use super::lock::SendLock;
 use crate::cli::Format;
 use crate::config::Config;
+use crate::ledger::{self as list_ledger, ListSend};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs `newsdesk status [--post SLUG]`.
-pub fn run(config: &Config, post: Option<&str>, format: Format) -> ExitCode {
-    match collect(config, post) {
+pub fn run(config: &Config, posts_dir: Option<&Path>, post: Option<&str>, format: Format) -> ExitCode {
+    match collect(config, posts_dir, post) {
         Ok(shown) => {
             print(&shown, format);
             ExitCode::SUCCESS
@@ -19,44 +23,62 @@ pub fn run(config: &Config, post: Option<&str>, format: Format) -> ExitCode {
     }
 }
 
-/// What `status` shows: the issues, and the send running now, if any.
+/// What `status` shows: the subscriber sends per issue, the list sends, and the send
+/// running now, if any.
 struct Shown {
     issues: Vec<IssueStatus>,
+    lists: Vec<ListSend>,
     /// The running send's lock holder (`pid 123, started ...`).
     running: Option<String>,
 }
 
-fn collect(config: &Config, post: Option<&str>) -> Result<Shown, String> {
-    // Read before the ledger: a send that ends meanwhile leaves its rows settled, so
-    // "in flight" is never shown for a row that a finished run left unknown.
-    let running = super::lock::SendLock::holder(&config.database_path());
-    let issues = collect_issues(config, post)?;
-    Ok(Shown { issues, running })
-}
-
-fn collect_issues(config: &Config, post: Option<&str>) -> Result<Vec<IssueStatus>, String> {
-    let conn = crate::subscribers::open_existing(&config.database_path()).map_err(|e| e.to_string())?;
+fn collect(config: &Config, posts_dir: Option<&Path>, post: Option<&str>) -> Result<Shown, String> {
+    let db = config.database_path();
+    let mut conn = crate::subscribers::open_existing(&db).map_err(|e| e.to_string())?;
+    // With no send running, 250s a killed run noted in the sent journal are settled
+    // first (under the send lock, so no send can start meanwhile), so a delivered row
+    // is never shown as unknown. While a send runs, its rows are in flight.
+    let running = match SendLock::acquire(&db) {
+        Ok(lock) => {
+            super::writer::replay_journal(&mut conn, &db)?;
+            drop(lock);
+            None
+        }
+        Err(super::lock::LockError::Busy { holder, .. }) => Some(holder),
+        Err(e) => return Err(e.to_string()),
+    };
     let sql = |e: rusqlite::Error| format!("cannot read the ledger: {e}");
     let Some(wanted) = post else {
-        return ledger::status(&conn, None).map_err(sql);
+        let issues = ledger::status(&conn, None).map_err(sql)?;
+        let lists = list_ledger::all(&conn).map_err(sql)?;
+        return Ok(Shown { issues, lists, running });
     };
-    let mut found = ledger::status(&conn, Some(wanted)).map_err(sql)?;
-    if found.is_empty() {
-        // Maybe a front-matter slug: resolve it through the posts, as `send --post` does.
-        let loaded = crate::load::load(config, None);
+    let mut issues = ledger::status(&conn, Some(wanted)).map_err(sql)?;
+    let mut id = issues.first().map(|i| i.issue.clone());
+    if id.is_none() {
+        // A slug or file name: resolve it through the posts (`--posts` included), as
+        // `send --post` does; list sends are found by the post's id.
+        let loaded = crate::load::load(config, posts_dir);
         if let Some(p) = loaded.archive.by_slug(wanted) {
-            found = ledger::status(&conn, Some(&p.id)).map_err(sql)?;
+            issues = ledger::status(&conn, Some(&p.id)).map_err(sql)?;
+            id = Some(p.id.clone());
+        } else if wanted.contains("://") {
+            id = Some(wanted.to_string());
         }
     }
-    if found.is_empty() {
+    let lists = match &id {
+        Some(id) => list_ledger::history(&conn, id).map_err(sql)?,
+        None => Vec::new(),
+    };
+    if issues.is_empty() && lists.is_empty() {
         let known: Vec<String> = ledger::status(&conn, None).map_err(sql)?.into_iter().map(|i| i.label).collect();
         return Err(if known.is_empty() {
-            format!("no subscriber send has been recorded yet, so there is nothing for `{wanted}`")
+            format!("no send has been recorded yet, so there is nothing for `{wanted}`")
         } else {
-            format!("no subscriber send recorded for `{wanted}`; issues in the ledger: {}", known.join(", "))
+            format!("no send recorded for `{wanted}`; issues in the ledger: {}", known.join(", "))
         });
     }
-    Ok(found)
+    Ok(Shown { issues, lists, running })
 }
 
 fn label(s: State, running: bool) -> &'static str {
@@ -75,15 +97,37 @@ fn print(shown: &Shown, format: Format) {
     let issues = &shown.issues;
     let running = shown.running.is_some();
     if format == Format::Json {
-        let v = serde_json::json!({ "issues": issues, "running": shown.running });
+        let v = serde_json::json!({ "issues": issues, "list_sends": shown.lists, "running": shown.running });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return;
     }
     if let Some(holder) = &shown.running {
         println!("a send is running ({holder})");
     }
+    if !shown.lists.is_empty() {
+        println!("list sends:");
+        for l in &shown.lists {
+            let what = match l.state {
+                State::Sent => format!("sent {}", l.sent_at.as_deref().unwrap_or("")),
+                State::Sending if running => "in flight (a send is running)".to_string(),
+                State::Sending => "unknown: may or may not have been delivered".to_string(),
+                State::FailedTemporary => "failed temporarily".to_string(),
+                State::FailedPermanent => "failed permanently".to_string(),
+                State::Pending | State::Cancelled => l.state.as_str().to_string(),
+            };
+            println!("  {}  to {}  {what}  (started {})", label_of(&l.issue_id), l.destination, l.started_at);
+            if let Some(r) = &l.server_reply {
+                println!("      {r}");
+            }
+        }
+        if !issues.is_empty() {
+            println!();
+        }
+    }
     if issues.is_empty() {
-        println!("no subscriber send has been recorded yet");
+        if shown.lists.is_empty() {
+            println!("no send has been recorded yet");
+        }
         return;
     }
     for (i, issue) in issues.iter().enumerate() {
@@ -140,4 +184,10 @@ fn print(shown: &Shown, format: Format) {
 
 fn attempts(n: i64) -> String {
     if n == 1 { "1 attempt".into() } else { format!("{n} attempts") }
+}
+
+/// The last path segment of an issue id (`https://lwkd.info/2020/2020-05-10-update` →
+/// `2020-05-10-update`), how list sends are named in the listing.
+fn label_of(issue_id: &str) -> &str {
+    issue_id.trim_end_matches('/').rsplit('/').next().unwrap_or(issue_id)
 }

@@ -13,7 +13,7 @@ use super::transport::{self, RetryPolicy, SendError};
 use crate::cli::{Format, SelectArgs, print_report};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
-use crate::ledger::{self, Status};
+use crate::ledger::{self, Outcome, Status};
 use clap::Args;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
@@ -229,7 +229,15 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         let address = p.envelope.to().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let ledger_row = match (&mut conn, is_test) {
             (Some(conn), false) => {
-                match ledger::claim(conn, &issue_id, &address, &p.summary.message_id, &p.summary.subject, args.force) {
+                let issue = crate::delivery::ledger::IssueKey {
+                    id: issue_id.clone(),
+                    label: digest
+                        .post_source
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or(digest.slug.clone()),
+                };
+                match ledger::claim(conn, &issue, &address, &p.summary.message_id, &p.summary.subject, args.force) {
                     Ok(ledger::Claim::Started(id)) => Some(id),
                     Ok(ledger::Claim::Blocked(prev)) => {
                         let r = already_sent(&mut report, &prev, &address, &digest.post_source);
@@ -258,7 +266,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         let delivery = match result {
             Ok(accepted) => {
                 if let (Some(conn), Some(id)) = (&conn, ledger_row)
-                    && let Err(e) = ledger::finish(conn, id, Status::Sent, &accepted.reply)
+                    && let Err(e) = ledger::finish(conn, id, Outcome::Sent, &accepted.reply, attempts_seen)
                 {
                     report.push(Diagnostic::error(
                         "database",
@@ -283,7 +291,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
                 // The server may have it: the row stays `sending`, so the next `send`
                 // refuses until the editor has looked (`--force`).
                 if let (Some(conn), Some(id)) = (&conn, ledger_row) {
-                    let _ = ledger::note_unknown(conn, id, &e.to_string());
+                    let _ = ledger::finish(conn, id, Outcome::Unknown, &e.to_string(), attempts);
                 }
                 let next = if is_test {
                     "look in that mailbox before sending again"
@@ -307,7 +315,8 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
             Err((e, attempts)) => {
                 all_ok = false;
                 if let (Some(conn), Some(id)) = (&conn, ledger_row) {
-                    let _ = ledger::finish(conn, id, Status::Failed, &e.to_string());
+                    let outcome = if e.is_temporary() { Outcome::FailedTemporary } else { Outcome::FailedPermanent };
+                    let _ = ledger::finish(conn, id, outcome, &e.to_string(), attempts);
                 }
                 let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
                 report.push(
