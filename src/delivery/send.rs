@@ -5,7 +5,6 @@
 use super::engine::{self, Outgoing, Request, Settings, Summary};
 use super::ledger::{self, IssueKey, Mode, Row};
 use super::lock::SendLock;
-use super::smtp::Server;
 use crate::cli::{Format, print_report};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
@@ -86,14 +85,13 @@ pub fn run(inv: &Invocation) -> ExitCode {
     };
     // A dry run sends nothing, so it needs no password: the server is resolved without
     // one (the address, security and the loopback rule are still checked).
-    let server =
-        match if inv.dry_run { Server::from_config_without_password(config) } else { Server::from_config(config) } {
-            Ok(s) => s,
-            Err(msg) => {
-                report.push(Diagnostic::error("smtp", msg).in_file(&config.path));
-                return fail(report);
-            }
-        };
+    let server = match crate::email::transport::smtp_server(config, !inv.dry_run) {
+        Ok(s) => s,
+        Err(d) => {
+            report.push(d);
+            return fail(report);
+        }
+    };
     // The body's warnings, once, from a sample subscriber's message.
     let sample = sample_row();
     let sample_recipient = recipient_for(&digest, &sample, &url_template).expect("the sample address is valid");

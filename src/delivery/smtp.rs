@@ -1,4 +1,5 @@
-//! One SMTP connection per worker, kept open across messages.
+//! One SMTP connection per worker, kept open across messages. The server is resolved
+//! from `[smtp]` by `crate::email::transport::smtp_server`, the one resolver.
 //!
 //! lettre's pooled `SmtpTransport` tests every connection it takes from the pool with
 //! a NOOP, one extra round trip per message; a worker that owns its connection only
@@ -7,7 +8,6 @@
 //! (5xx: this recipient will not be reached by trying again), keeping the server's
 //! code and text for the ledger.
 
-use crate::config::{Config, SmtpConfig};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
@@ -49,66 +49,6 @@ pub enum Security {
 }
 
 impl Server {
-    /// Reads `[smtp]`; the password comes from `password_env` or `password_file`.
-    pub fn from_config(config: &Config) -> Result<Server, String> {
-        Server::resolve(config, true)
-    }
-
-    /// Reads `[smtp]` without the password, for what connects nowhere (`--dry-run`).
-    pub fn from_config_without_password(config: &Config) -> Result<Server, String> {
-        Server::resolve(config, false)
-    }
-
-    fn resolve(config: &Config, with_password: bool) -> Result<Server, String> {
-        let smtp: &SmtpConfig = &config.smtp;
-        // The same rules as the list send's transport (src/email/transport.rs).
-        let security = match smtp.security.as_str() {
-            "none" if is_loopback(&smtp.host) => Security::None,
-            "none" => {
-                return Err(format!(
-                    "`[smtp] security = \"none\"` would send mail and password unencrypted to `{}`: use \"starttls\" or \"tls\" (\"none\" is only for a server on this machine)",
-                    smtp.host
-                ));
-            }
-            "starttls" => Security::StartTls,
-            "tls" => Security::Tls,
-            other => {
-                return Err(format!(
-                    "`[smtp] security = \"{other}\"` is not known; use \"starttls\", \"tls\" or \"none\" (localhost only)"
-                ));
-            }
-        };
-        let password = match (&smtp.password_env, &smtp.password_file) {
-            _ if !with_password => None,
-            (Some(var), _) => Some(std::env::var(var).ok().filter(|p| !p.is_empty()).ok_or_else(|| {
-                format!("the SMTP password is read from the environment variable `{var}` (`[smtp] password_env`), which is not set or empty")
-            })?),
-            (None, Some(file)) => {
-                let path = config.resolve(file);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    format!("cannot read the SMTP password file `{}` (`[smtp] password_file`): {e}", path.display())
-                })?;
-                Some(text.trim_end_matches(['\r', '\n']).to_string())
-            }
-            (None, None) => None,
-        };
-        let credentials = match (&smtp.username, password) {
-            (Some(user), Some(pw)) => Some(Credentials::new(user.clone(), pw)),
-            (Some(_), None) if with_password => {
-                return Err("`[smtp] username` is set but no password: set `password_env` or `password_file`".into());
-            }
-            _ => None,
-        };
-        Ok(Server {
-            host: smtp.host.clone(),
-            port: smtp.port,
-            security,
-            credentials,
-            timeout: Duration::from_secs(smtp.timeout_secs.max(1)),
-            hello: ClientId::default(),
-        })
-    }
-
     /// Opens a connection: greeting, EHLO, STARTTLS and AUTH as configured.
     pub fn connect(&self) -> Result<SmtpConnection, Failure> {
         let tls = match self.security {
@@ -225,11 +165,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Why a message (or a connection) did not get through.

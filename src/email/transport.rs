@@ -129,7 +129,13 @@ pub fn mailer(config: &Config) -> Result<Mailer, Diagnostic> {
             };
             Ok(Mailer::Sendmail { transport: SendmailTransport::new_with_command(program.as_os_str()), program })
         }
-        "smtp" => smtp(config),
+        "smtp" => {
+            let server = smtp_server(config, true)?;
+            Ok(Mailer::Smtp {
+                endpoint: format!("{} ({})", server.endpoint(), config.smtp.security),
+                server: Box::new(server),
+            })
+        }
         other => Err(Diagnostic::error("bad-transport", format!("unknown transport `{other}`"))
             .in_file(&config.path)
             .help("use \"smtp\", \"sendmail\" or \"file\"")),
@@ -145,7 +151,11 @@ fn is_loopback(host: &str) -> bool {
         || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn smtp(config: &Config) -> Result<Mailer, Diagnostic> {
+/// The one `[smtp]` resolver, for list sends and subscriber sends alike: host, port,
+/// security (plain text only to this machine), timeout and, when `with_password`, the
+/// credentials (read from `password_env` or `password_file`; a dry run reads none).
+/// Every problem points at its key in config.toml.
+pub fn smtp_server(config: &Config, with_password: bool) -> Result<Server, Diagnostic> {
     let s = &config.smtp;
     let host = s.host.trim();
     TlsParameters::new(host.to_string()).map_err(|e| {
@@ -181,18 +191,17 @@ fn smtp(config: &Config) -> Result<Mailer, Diagnostic> {
         }
     };
     let credentials = match &s.username {
-        Some(user) => Some(Credentials::new(user.clone(), password(config)?)),
-        None => None,
+        Some(user) if with_password => Some(Credentials::new(user.clone(), password(config)?)),
+        _ => None,
     };
-    let server = Server {
+    Ok(Server {
         host: host.to_string(),
         port: s.port,
         security,
         credentials,
         timeout: Duration::from_secs(s.timeout_secs.max(1)),
         hello: ClientId::default(),
-    };
-    Ok(Mailer::Smtp { endpoint: format!("{} ({})", server.endpoint(), s.security), server: Box::new(server) })
+    })
 }
 
 /// The SMTP password from `password_env` or `password_file`. Errors name the variable
