@@ -517,6 +517,12 @@ fn a_dry_run_needs_no_smtp_password() {
     let real = list.send(&[]);
     assert_eq!(real.status.code(), Some(1));
     assert!(text(&real).contains("NEWSDESK_TEST_UNSET_PASSWORD"), "{}", text(&real));
+    // An empty password is refused the same way by list and subscriber sends.
+    let env = [("NEWSDESK_TEST_UNSET_PASSWORD", "")];
+    let empty = list.site.run_env(&["send", "--subscribers", "--yes"], &env);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(text(&empty).contains("which is not set"), "{}", text(&empty));
+    assert_eq!(server.connections(), 0);
 }
 
 #[test]
