@@ -14,7 +14,6 @@ pub mod config;
 pub mod db;
 pub mod delivery;
 pub mod diag;
-pub mod dkim;
 pub mod email;
 pub mod feeds;
 pub mod ledger;
@@ -24,3 +23,7 @@ pub mod output;
 pub mod permalink;
 pub mod render;
 pub mod subscribers;
+pub mod transport;
+
+/// Until every caller names `transport::dkim`.
+pub use transport::dkim;

@@ -16,8 +16,9 @@
 
 use super::ledger::{self, IssueKey, Mode, Row, State};
 use super::rate::RateLimiter;
-use super::smtp::{self, Failure, Server};
 use super::writer::{self, Journal, Op, Writer};
+use crate::transport::Failure;
+use crate::transport::smtp::{self, Server};
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::SmtpConnection;
 use rusqlite::{Connection, OptionalExtension};
@@ -45,12 +46,9 @@ pub struct Settings {
     pub connections: usize,
     pub max_per_second: f64,
     pub max_per_hour: u64,
-    /// Tries per row within one run (and connection attempts in a row before giving up).
-    pub max_attempts: u32,
-    /// Delay before the first retry; doubled for each further one, with jitter.
-    pub retry_delay: Duration,
-    /// The longest single retry delay.
-    pub max_retry_delay: Duration,
+    /// Tries per row within one run (and connection attempts in a row before giving
+    /// up), and the waits between them.
+    pub retry: crate::transport::RetryPolicy,
     /// Rows read from the ledger at a time.
     pub page_size: usize,
 }
@@ -62,9 +60,7 @@ impl Settings {
             connections: smtp.connections.max(1),
             max_per_second: smtp.max_per_second.max(0.0),
             max_per_hour: smtp.max_per_hour,
-            max_attempts: smtp.max_attempts.max(1),
-            retry_delay: Duration::from_secs_f64(smtp.retry_delay_secs.max(0.0)),
-            max_retry_delay: Duration::from_secs(300),
+            retry: crate::transport::RetryPolicy::from_smtp(smtp),
             page_size: 256,
         }
     }
@@ -654,16 +650,17 @@ fn work(shared: &Shared) {
                         conn = None;
                         connect_failures += 1;
                         let host = format!("{}:{}", shared.req.server.host, shared.req.server.port);
-                        if f.permanent || connect_failures >= settings.max_attempts {
+                        if f.is_permanent() || connect_failures >= settings.retry.max_attempts {
                             shared.fail(format!(
                                 "cannot connect to the SMTP server {host} ({} tries): {}",
-                                connect_failures, f.text
+                                connect_failures,
+                                f.reply()
                             ));
                             release(shared, rest(job, &mut batch), false);
                             break 'claims;
                         }
                         // Nothing was attempted: put the rows back, wait, try again.
-                        let delay = backoff(settings, connect_failures);
+                        let delay = settings.retry.jittered(connect_failures);
                         release(shared, rest(job, &mut batch), true);
                         nap(delay, &shared.halt);
                         continue 'claims;
@@ -744,46 +741,37 @@ fn still_subscribed(reader: &mut Option<Connection>, shared: &Shared, subscriber
 /// Records a failed attempt: permanent, retry later in this run, or left for a resume.
 fn settle_failure(shared: &Shared, mut job: Job, f: &Failure) {
     let settings = &shared.req.settings;
-    if f.unknown {
+    if f.is_unknown() {
         // The server may have the message: never again in this run. The row stays
         // `sending` (unknown), as after a crash, with what happened as its reply.
-        if shared.post(Op::Unknown { id: job.row.id, reply: f.text.clone() }) {
+        if shared.post(Op::Unknown { id: job.row.id, reply: f.reply() }) {
             shared.progress.unknown.fetch_add(1, Ordering::Relaxed);
         }
         shared.queue.done();
         return;
     }
-    if f.permanent {
-        if shared.post(Op::FailedPermanent { id: job.row.id, reply: f.text.clone() }) {
+    if f.is_permanent() {
+        if shared.post(Op::FailedPermanent { id: job.row.id, reply: f.reply() }) {
             shared.progress.failed_permanent.fetch_add(1, Ordering::Relaxed);
         }
         shared.queue.done();
         return;
     }
-    let delay = backoff(settings, job.tries);
+    let delay = settings.retry.jittered(job.tries);
     let next = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
     let next_text = next.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    if !shared.post(Op::FailedTemporary { id: job.row.id, reply: f.text.clone(), next_retry_at: next_text }) {
+    if !shared.post(Op::FailedTemporary { id: job.row.id, reply: f.reply(), next_retry_at: next_text }) {
         shared.queue.done();
         return;
     }
     job.prev = State::FailedTemporary;
-    if job.tries < settings.max_attempts && !shared.stopping() {
+    if job.tries < settings.retry.max_attempts && !shared.stopping() {
         shared.progress.retries.fetch_add(1, Ordering::Relaxed);
         shared.queue.retry(job, Instant::now() + delay);
     } else {
         shared.progress.failed_temporary.fetch_add(1, Ordering::Relaxed);
         shared.queue.done();
     }
-}
-
-/// Exponential backoff with jitter: `retry_delay · 2^(n-1)`, capped, then a random
-/// point in its upper half, so workers that failed together do not retry together.
-pub fn backoff(settings: &Settings, n: u32) -> Duration {
-    let base = settings.retry_delay.as_secs_f64() * 2f64.powi(n.saturating_sub(1).min(30) as i32);
-    let capped = base.min(settings.max_retry_delay.as_secs_f64());
-    let unit = getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64);
-    Duration::from_secs_f64(capped * (0.5 + 0.5 * unit))
 }
 
 /// Sleeps up to `d`, waking early when the run stops.
@@ -795,31 +783,5 @@ fn nap(d: Duration, stop: &AtomicBool) {
             break;
         }
         std::thread::sleep(left.min(Duration::from_millis(100)));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
-        let s = Settings {
-            connections: 1,
-            max_per_second: 0.0,
-            max_per_hour: 0,
-            max_attempts: 5,
-            retry_delay: Duration::from_secs(2),
-            max_retry_delay: Duration::from_secs(10),
-            page_size: 10,
-        };
-        for _ in 0..50 {
-            let d1 = backoff(&s, 1).as_secs_f64();
-            assert!((1.0..=2.0).contains(&d1), "{d1}");
-            let d3 = backoff(&s, 3).as_secs_f64();
-            assert!((4.0..=8.0).contains(&d3), "{d3}");
-            let d9 = backoff(&s, 9).as_secs_f64();
-            assert!((5.0..=10.0).contains(&d9), "{d9}");
-        }
     }
 }

@@ -6,6 +6,5 @@ pub mod ledger;
 pub mod lock;
 pub mod rate;
 pub mod send;
-pub mod smtp;
 pub mod status;
 pub mod writer;

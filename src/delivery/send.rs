@@ -85,7 +85,7 @@ pub fn run(inv: &Invocation) -> ExitCode {
     };
     // A dry run sends nothing, so it needs no password: the server is resolved without
     // one (the address, security and the loopback rule are still checked).
-    let server = match crate::email::transport::smtp_server(config, !inv.dry_run) {
+    let server = match crate::transport::smtp_server(config, !inv.dry_run) {
         Ok(s) => s,
         Err(d) => {
             report.push(d);

@@ -16,7 +16,6 @@ pub mod send;
 pub mod settings;
 mod splice;
 pub mod templates;
-pub mod transport;
 
 pub use digest::{Digest, Parts, Recipient};
 

@@ -9,11 +9,11 @@
 //! recorded.
 
 use super::preview::{self, Prepared, PreviewArgs};
-use super::transport::{self, RetryPolicy, SendError};
 use crate::cli::{Format, SelectArgs, print_report};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
 use crate::ledger::{self, Outcome, Status};
+use crate::transport::{self, Failure, RetryPolicy};
 use clap::Args;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
@@ -60,7 +60,7 @@ pub struct Delivery {
     pub attempts: u32,
     /// The server's reply when accepted.
     pub reply: Option<String>,
-    pub error: Option<SendError>,
+    pub error: Option<Failure>,
 }
 
 /// Runs `newsdesk send`; returns the exit code.

@@ -2,7 +2,7 @@
 //! connection code as subscriber sends, `crate::delivery::smtp`) and lettre's sendmail
 //! and file transports, with our own error type.
 //!
-//! [`SendError`] says whether a failure is temporary (4xx replies, refused or dropped
+//! [`Failure`] says whether a failure is temporary (4xx replies, refused or dropped
 //! connections, timeouts before the message was sent: worth retrying), permanent (5xx
 //! replies, TLS and configuration problems: retrying cannot help) or unknown (the whole
 //! message went out and no reply came: it may have been delivered, so it is never
@@ -10,13 +10,16 @@
 //! Secrets (the SMTP password) are read here and never appear in any message.
 
 use crate::config::Config;
-use crate::delivery::smtp::{Security, Server};
+pub mod dkim;
+pub mod smtp;
+
 use crate::diag::Diagnostic;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::TlsParameters;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{FileTransport, SendmailTransport, Transport};
+use smtp::{Security, Server};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,27 +40,29 @@ impl std::fmt::Debug for Mailer {
 /// Whether retrying can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Failure {
-    /// 4xx, connection refused or dropped, timeout.
+pub enum FailureKind {
+    /// 4xx, connection refused or dropped, timeout, before the message was written out.
     Temporary,
-    /// 5xx, TLS, authentication mechanism or local configuration problems.
+    /// 5xx, TLS, authentication mechanism or local configuration problems, or a message
+    /// the server cannot take as it is.
     Permanent,
     /// The whole message was written, final `.` included, and no reply came: the
     /// server may have accepted it. Never retried.
     Unknown,
 }
 
-/// Why a message was not accepted.
+/// Why a message (or a connection) did not get through: the one failure type of every
+/// send, list or subscriber, SMTP or not.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SendError {
-    pub failure: Failure,
+pub struct Failure {
+    pub kind: FailureKind,
     /// The server's reply code, when the server answered.
     pub code: Option<u16>,
-    /// The server's reply text, or what went wrong locally.
+    /// The server's reply text (without the code), or what happened.
     pub text: String,
 }
 
-impl std::fmt::Display for SendError {
+impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.code {
             Some(code) => write!(f, "the server answered {code} {}", self.text),
@@ -66,33 +71,53 @@ impl std::fmt::Display for SendError {
     }
 }
 
-impl std::error::Error for SendError {}
+impl std::error::Error for Failure {}
 
-impl SendError {
-    pub fn is_temporary(&self) -> bool {
-        self.failure == Failure::Temporary
+impl Failure {
+    pub fn temporary(text: impl Into<String>) -> Failure {
+        Failure { kind: FailureKind::Temporary, code: None, text: text.into() }
     }
 
-    /// The server may have accepted the message (see [`Failure::Unknown`]).
+    pub fn permanent(text: impl Into<String>) -> Failure {
+        Failure { kind: FailureKind::Permanent, code: None, text: text.into() }
+    }
+
+    pub fn is_temporary(&self) -> bool {
+        self.kind == FailureKind::Temporary
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.kind == FailureKind::Permanent
+    }
+
+    /// The server may have accepted the message (see [`FailureKind::Unknown`]).
     pub fn is_unknown(&self) -> bool {
-        self.failure == Failure::Unknown
+        self.kind == FailureKind::Unknown
+    }
+
+    /// As the ledger records it: `550 5.1.1 no such user`, or what happened.
+    pub fn reply(&self) -> String {
+        match self.code {
+            Some(code) => format!("{code} {}", self.text).trim().to_string(),
+            None => self.text.clone(),
+        }
     }
 
     /// A hint for the editor about what to do next.
     pub fn help(&self) -> &'static str {
-        match (self.code, self.failure) {
-            (_, Failure::Unknown) => {
+        match (self.code, self.kind) {
+            (_, FailureKind::Unknown) => {
                 "the message may have been delivered: check the list's archive (or the mailbox) before sending again"
             }
             (Some(530 | 534 | 535 | 538), _) => {
                 "check `username` under [smtp] and the password in the environment variable or file it names"
             }
-            (Some(_), Failure::Permanent) => {
+            (Some(_), FailureKind::Permanent) => {
                 "the server refused the message for good: check the addresses under [email] and the server's policy"
             }
-            (Some(_), Failure::Temporary) => "the server asked to try later; run `newsdesk send` again in a while",
-            (None, Failure::Temporary) => "check `host` and `port` under [smtp] and that the server is running",
-            (None, Failure::Permanent) => "check the [smtp] settings (security, host) and the server's TLS setup",
+            (Some(_), FailureKind::Temporary) => "the server asked to try later; run `newsdesk send` again in a while",
+            (None, FailureKind::Temporary) => "check `host` and `port` under [smtp] and that the server is running",
+            (None, FailureKind::Permanent) => "check the [smtp] settings (security, host) and the server's TLS setup",
         }
     }
 }
@@ -143,7 +168,7 @@ pub fn mailer(config: &Config) -> Result<Mailer, Diagnostic> {
 }
 
 fn smtp_error(config: &Config, key: &str, d: Diagnostic) -> Diagnostic {
-    super::settings::config_diagnostic(config, "smtp", key, d)
+    crate::email::settings::config_diagnostic(config, "smtp", key, d)
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -262,7 +287,7 @@ impl Mailer {
     }
 
     /// What to check when a send through this transport failed.
-    pub fn help(&self, e: &SendError) -> &'static str {
+    pub fn help(&self, e: &Failure) -> &'static str {
         match self {
             Mailer::Smtp { .. } => e.help(),
             Mailer::Sendmail { .. } => "check `sendmail` under [email] (the program and its mail setup)",
@@ -271,27 +296,27 @@ impl Mailer {
     }
 
     /// Hands `bytes` (a formatted message) to the transport, once.
-    pub fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Accepted, SendError> {
+    pub fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Accepted, Failure> {
         match self {
             Mailer::Smtp { server, .. } => {
-                let mut conn = server.connect().map_err(|f| send_error(&f))?;
-                let result = crate::delivery::smtp::send(server, &mut conn, envelope, bytes);
+                let mut conn = server.connect()?;
+                let result = smtp::send(server, &mut conn, envelope, bytes);
                 if !conn.has_broken() {
                     let _ = conn.quit();
                 }
-                result.map(|reply| Accepted { reply }).map_err(|f| send_error(&f))
+                result.map(|reply| Accepted { reply })
             }
             Mailer::Sendmail { transport, program } => match transport.send_raw(envelope, bytes) {
                 Ok(()) => Ok(Accepted { reply: format!("accepted by {}", program.display()) }),
-                Err(e) => Err(SendError {
-                    failure: Failure::Permanent,
+                Err(e) => Err(Failure {
+                    kind: FailureKind::Permanent,
                     code: None,
                     text: format!("{}: {}", program.display(), chain(&e)),
                 }),
             },
             Mailer::File { transport, dir } => match transport.send_raw(envelope, bytes) {
                 Ok(id) => Ok(Accepted { reply: format!("written to {}", dir.join(format!("{id}.eml")).display()) }),
-                Err(e) => Err(SendError { failure: Failure::Permanent, code: None, text: chain(&e) }),
+                Err(e) => Err(Failure { kind: FailureKind::Permanent, code: None, text: chain(&e) }),
             },
         }
     }
@@ -311,25 +336,10 @@ fn chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// Our SMTP code's failure as this module's error: the code and the server's words
-/// apart, as the ledger and the JSON output show them.
-fn send_error(f: &crate::delivery::smtp::Failure) -> SendError {
-    let failure = if f.unknown {
-        Failure::Unknown
-    } else if f.permanent {
-        Failure::Permanent
-    } else {
-        Failure::Temporary
-    };
-    let text = match f.code {
-        Some(code) => f.text.strip_prefix(&code.to_string()).unwrap_or(&f.text).trim().to_string(),
-        None => f.text.clone(),
-    };
-    SendError { failure, code: f.code, text }
-}
-
-/// How often and how patiently temporary failures are retried.
-#[derive(Debug, Clone, Copy)]
+/// How often and how patiently temporary failures are retried: the one backoff of every
+/// send. The list send waits [`delay`](Self::delay); the subscriber engine waits
+/// [`jittered`](Self::jittered), so workers that failed together do not retry together.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first included (at least 1).
     pub max_attempts: u32,
@@ -339,9 +349,14 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     pub fn from_config(config: &Config) -> RetryPolicy {
+        RetryPolicy::from_smtp(&config.smtp)
+    }
+
+    /// From `[smtp] max_attempts` and `retry_delay_secs`; no single wait over 5 minutes.
+    pub fn from_smtp(smtp: &crate::config::SmtpConfig) -> RetryPolicy {
         RetryPolicy {
-            max_attempts: config.smtp.max_attempts.max(1),
-            first_delay: Duration::from_secs_f64(config.smtp.retry_delay_secs.max(0.0)),
+            max_attempts: smtp.max_attempts.max(1),
+            first_delay: Duration::from_secs_f64(smtp.retry_delay_secs.max(0.0)),
             max_delay: Duration::from_secs(300),
         }
     }
@@ -350,6 +365,12 @@ impl RetryPolicy {
     pub fn delay(&self, failed: u32) -> Duration {
         let factor = 2u32.saturating_pow(failed.saturating_sub(1));
         self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
+    /// [`delay`](Self::delay), then a random point in its upper half.
+    pub fn jittered(&self, failed: u32) -> Duration {
+        let unit = getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64);
+        self.delay(failed).mul_f64(0.5 + 0.5 * unit)
     }
 }
 
@@ -361,8 +382,8 @@ pub fn send_with_retry(
     envelope: &Envelope,
     bytes: &[u8],
     policy: RetryPolicy,
-    mut on_retry: impl FnMut(&SendError, u32, Duration),
-) -> Result<Accepted, (SendError, u32)> {
+    mut on_retry: impl FnMut(&Failure, u32, Duration),
+) -> Result<Accepted, (Failure, u32)> {
     let mut attempt = 1;
     loop {
         match mailer.send(envelope, bytes) {
@@ -390,6 +411,20 @@ mod tests {
         assert_eq!(p.delay(2), Duration::from_secs(4));
         assert_eq!(p.delay(3), Duration::from_secs(8));
         assert_eq!(p.delay(4), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn jitter_stays_in_the_upper_half_of_the_delay() {
+        let p =
+            RetryPolicy { max_attempts: 5, first_delay: Duration::from_secs(2), max_delay: Duration::from_secs(10) };
+        for _ in 0..50 {
+            let d1 = p.jittered(1).as_secs_f64();
+            assert!((1.0..=2.0).contains(&d1), "{d1}");
+            let d3 = p.jittered(3).as_secs_f64();
+            assert!((4.0..=8.0).contains(&d3), "{d3}");
+            let d9 = p.jittered(9).as_secs_f64();
+            assert!((5.0..=10.0).contains(&d9), "{d9}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! One SMTP connection per worker, kept open across messages. The server is resolved
-//! from `[smtp]` by `crate::email::transport::smtp_server`, the one resolver.
+//! from `[smtp]` by [`super::smtp_server`], the one resolver.
 //!
 //! lettre's pooled `SmtpTransport` tests every connection it takes from the pool with
 //! a NOOP, one extra round trip per message; a worker that owns its connection only
@@ -8,6 +8,7 @@
 //! (5xx: this recipient will not be reached by trying again), keeping the server's
 //! code and text for the ledger.
 
+use super::{Failure, FailureKind};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
@@ -85,12 +86,8 @@ impl Server {
         let detail = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
         if let Some(code) = e.status() {
             let code_text = code.to_string();
-            return Failure {
-                permanent: e.is_permanent(),
-                unknown: false,
-                code: code_text.parse().ok(),
-                text: format!("{code_text} {detail}").trim().to_string(),
-            };
+            let kind = if e.is_permanent() { FailureKind::Permanent } else { FailureKind::Temporary };
+            return Failure { kind, code: code_text.parse().ok(), text: detail.trim().to_string() };
         }
         let at = self.endpoint();
         let io = io_error(e);
@@ -121,7 +118,7 @@ impl Server {
         // A client error (say, an address the server cannot take without SMTPUTF8) will
         // fail the same way every time; network, timeout, TLS and a reply cut short
         // (the server went away mid-message) are worth another try.
-        Failure { permanent: e.is_client(), unknown: false, code: None, text }
+        Failure { kind: if e.is_client() { FailureKind::Permanent } else { FailureKind::Temporary }, code: None, text }
     }
 }
 
@@ -165,22 +162,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
-}
-
-/// Why a message (or a connection) did not get through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// True for a 5xx or a message the client cannot send as it is: retrying will not help.
-    pub permanent: bool,
-    /// True when the whole message, its final `.` included, was handed to the server
-    /// but no reply came back (a timeout, a dropped connection): the server may have
-    /// accepted it. Such a message is never retried in the same run; it is left
-    /// "unknown" in the ledger, like a message in flight when a send was killed.
-    pub unknown: bool,
-    /// The server's code, when it answered with one.
-    pub code: Option<u16>,
-    /// The server's reply (`550 5.1.1 no such user`) or what happened (`connection closed`).
-    pub text: String,
 }
 
 /// The server's 250 reply, as the ledger records it.
@@ -249,15 +230,15 @@ pub fn send(server: &Server, conn: &mut SmtpConnection, envelope: &Envelope, byt
 /// `.`; they count as unknown, so that nobody is mailed twice.
 fn after_body(mut f: Failure, e: &lettre::transport::smtp::Error) -> Failure {
     let write_refused = io_error(e).is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
-    if f.code.is_none() && !f.permanent && !write_refused {
-        f.unknown = true;
+    if f.code.is_none() && f.is_temporary() && !write_refused {
+        f.kind = FailureKind::Unknown;
         f.text = format!("no reply after the whole message was sent ({}): the server may have accepted it", f.text);
     }
     f
 }
 
 fn client_failure(text: &str) -> Failure {
-    Failure { permanent: true, unknown: false, code: None, text: text.to_string() }
+    Failure::permanent(text)
 }
 
 /// The message, dot-stuffed, and the final `.`: written as one "command".
