@@ -109,8 +109,22 @@ impl Digest {
         rendered: &RenderedPost,
         date: DateTime<Utc>,
     ) -> Result<Digest, Vec<Diagnostic>> {
-        let templates = templates::load(&settings.templates_dir, settings.templates_default, &config.path)?;
         let post = rendered.post;
+        let errors = rendered.diagnostics.iter().filter(|d| d.is_error()).count();
+        if errors > 0 {
+            return Err(vec![
+                Diagnostic::error(
+                    "post-has-errors",
+                    format!(
+                        "the issue has {errors} error{} in its body: it is not rendered as mail",
+                        if errors == 1 { "" } else { "s" }
+                    ),
+                )
+                .in_file(&post.source)
+                .help("fix the errors reported for this post (`newsdesk check` lists them), then try again"),
+            ]);
+        }
+        let templates = templates::load(&settings.templates_dir, settings.templates_default, &config.path)?;
         let base = url::Url::parse(&post.url).ok();
         let plain = render_text(&rendered.markdown, base.as_ref());
 

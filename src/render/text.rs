@@ -7,7 +7,7 @@
 //! references (`text [1]`) listed under the text, so a terminal mail client shows
 //! every address in full.
 
-use super::{absolutize, options};
+use super::{MAX_NESTING, absolutize, options};
 use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Parser, Tag, TagEnd};
 use unicode_width::UnicodeWidthStr;
 use url::Url;
@@ -90,6 +90,9 @@ struct Writer<'b> {
     table: Option<Table>,
     /// Set when a list item ends: the next item of the list follows without a blank line.
     item_ended: bool,
+    /// For each open element: whether it was dropped for being nested deeper than
+    /// [`MAX_NESTING`] (its text stays; the HTML renderer reports the error).
+    open: Vec<bool>,
 }
 
 impl<'b> Writer<'b> {
@@ -106,10 +109,22 @@ impl<'b> Writer<'b> {
             open_links: Vec::new(),
             table: None,
             item_ended: false,
+            open: Vec::new(),
         }
     }
 
     fn event(&mut self, event: Event) {
+        match &event {
+            Event::Start(_) => {
+                let drop = self.open.len() >= MAX_NESTING;
+                self.open.push(drop);
+                if drop {
+                    return;
+                }
+            }
+            Event::End(_) if self.open.pop().unwrap_or(false) => return,
+            _ => {}
+        }
         if let Some(code) = &mut self.code {
             match event {
                 Event::Text(t) => code.push_str(&t),

@@ -1,0 +1,83 @@
+//! Hostile or broken posts and configs (issue 8): deep nesting, control characters,
+//! active content, paths that climb out of the site, impossible years. Each runs the
+//! real binary and asserts a clean diagnostic (file, line, `help:`) and outputs that
+//! readers and parsers accept, never a crash.
+
+mod common;
+
+use common::{LWKD_CONFIG, Site, copy_dir};
+use std::path::Path;
+
+/// LWKD's config plus an `[email]` section, with the bundled templates copied beside it.
+fn mail_site() -> Site {
+    let site = Site::new(&format!(
+        "{LWKD_CONFIG}\n[email]\nfrom = \"LWKD <lwkd@example.org>\"\nto = \"list@example.org\"\ntransport = \"file\"\n"
+    ));
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("email-templates"), &site.path("email-templates"));
+    site
+}
+
+/// A post dated 2020-05-10 whose body starts on line 6.
+fn post(title: &str, body: &str) -> String {
+    format!("---\ntitle: {title}\ndate: 2020-05-10 20:00:00 -0000\n---\n\n{body}")
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Deep nesting: a clean error, never a stack overflow
+
+/// Bodies nested far past the limit, and where (line, column) the limit is crossed.
+fn deep_bodies() -> Vec<(&'static str, String, (usize, usize))> {
+    vec![
+        ("20,000 `>`", format!("Intro.\n\n{} x\n", ">".repeat(20_000)), (8, 65)),
+        ("10,000 nested `- `", format!("Intro.\n\n{}x\n", "- ".repeat(10_000)), (8, 65)),
+        // Emphasis nests too: `***...x***...`.
+        ("100,000 `*`", format!("Intro.\n\n{0}x{0}\n", "*".repeat(100_000)), (8, 127)),
+        // Raw HTML elements count with the markdown ones (an HTML block adds none of its
+        // own): the 65th `<div>` is too many.
+        ("20,000 `<div>`", format!("Intro.\n\n{}\n", "<div>".repeat(20_000)), (8, 321)),
+        // A tag may span lines in an HTML block: the 65th `<div` is on line 8 + 64.
+        ("20,000 `<div` + newline", format!("Intro.\n\n{}\n", "<div\n>".repeat(20_000)), (72, 2)),
+    ]
+}
+
+#[test]
+fn deep_nesting_is_an_error_with_file_and_line_in_check_build_and_preview() {
+    for (what, body, (line, column)) in deep_bodies() {
+        let site = mail_site();
+        site.post("2020-05-10-deep.md", &post("Deep", &body));
+        let expected =
+            format!("posts/2020-05-10-deep.md:{line}:{column}: error: nesting deeper than 64 levels (quotes, lists");
+        for args in [&["check"][..], &["build", "--out", "_site"], &["preview"]] {
+            let run = site.run(args);
+            assert_eq!(run.code, Some(1), "{what}: `{}` exit status\n{}", args[0], run.stderr);
+            let e = &run.stderr;
+            assert!(e.contains(&expected), "{what}: `{}`:\n{e}", args[0]);
+            assert!(e.contains("= help: each `>` or indented `-` opens one more level"), "{what}: {e}");
+            assert_eq!(e.matches(": error:").count(), 1, "{what}: `{}` reports it once:\n{e}", args[0]);
+            assert!(e.contains("1 error found"), "{what}: {e}");
+        }
+        // Nothing was written: neither the feeds nor the preview.
+        assert!(!site.path("_site").exists(), "{what}");
+        assert!(!site.path("_preview").exists(), "{what}");
+    }
+}
+
+#[test]
+fn nesting_up_to_the_limit_renders() {
+    // 30 quotes holding a 15-level list (two elements a level) and emphasis: 61 levels.
+    let list: String = (0..15).map(|i| format!("{}- level {i}\n", "  ".repeat(i))).collect();
+    let quoted: String = list.lines().map(|l| format!("{} {l}\n", ">".repeat(30))).collect();
+    let body = format!("Intro.\n\n{} *deep*\n", quoted.trim_end());
+    let site = mail_site();
+    site.post("2020-05-10-deep.md", &post("Deep", &body));
+    let run = site.run(&["check"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    site.build("_site", &[]);
+    let feed = site.feed("_site/feed.xml");
+    let html = common::content(&feed.entries[0]);
+    assert_eq!(html.matches("<blockquote>").count(), 30, "{html}");
+    assert!(html.contains("level 14 <em>deep</em>"), "{html}");
+    site.run(&["preview"]).expect_code(0);
+    let text = site.read("_preview/message.txt");
+    assert!(text.contains(&format!("{}* level 0", "> ".repeat(30))), "{text}");
+}
