@@ -81,3 +81,99 @@ fn nesting_up_to_the_limit_renders() {
     let text = site.read("_preview/message.txt");
     assert!(text.contains(&format!("{}* level 0", "> ".repeat(30))), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------
+// 6. Characters XML forbids: reported by check, never in a feed or the mail
+
+/// Parses `text` with roxmltree, which enforces XML 1.0's `Char` production.
+fn assert_well_formed_xml(what: &str, text: &str) {
+    if let Err(e) = roxmltree::Document::parse(text) {
+        panic!("{what} is not well-formed XML: {e}");
+    }
+}
+
+fn forbidden(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+#[test]
+fn control_characters_are_reported_and_never_reach_feeds_or_mail() {
+    let site = mail_site();
+    // ESC in the title, NUL in a tag, VT in the author, FF in the summary and a file
+    // name's slug with ESC; ESC, VT, FF and NUL in the body (lines 10 to 13).
+    let text = "---\n\
+        title: \"Week\\e[1m Ending May 10, 2020\"\n\
+        date: 2020-05-10 20:00:00 -0000\n\
+        tags: [release, \"sig\\0node\"]\n\
+        author: \"Jane\\vDoe <jane@example.org>\"\n\
+        summary: \"One\\fsentence.\"\n\
+        id: \"https://lwkd.info/x\\x01y\"\n\
+        ---\n\
+        \n\
+        Colours: \u{1b}[31mred\u{1b}[0m.\n\
+        A\u{b}vertical tab.\n\
+        A\u{c}form feed, [a link](https://example.org/\u{1b}x).\n\
+        A NUL: \u{0}.\n";
+    site.post("2020-05-10-upd\u{1b}ate.md", text);
+
+    let run = site.run(&["check", "--format", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    let mut found: Vec<(u64, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "control-character")
+        .map(|d| (d["line"].as_u64().unwrap(), d["message"].as_str().unwrap().to_string()))
+        .collect();
+    found.sort();
+    let says =
+        |what: &str, c: &str| format!("{what} contains {c}, which XML forbids: it is left out of feeds and mail");
+    assert_eq!(
+        found,
+        [
+            (0, says("the file name", "U+001B ESCAPE")),
+            (2, says("`title`", "U+001B ESCAPE")),
+            (4, says("`tags`", "U+0000 NULL")),
+            (5, says("`author`", "U+000B LINE TABULATION")),
+            (6, says("`summary`", "U+000C FORM FEED")),
+            (7, says("`id`", "U+0001 START OF HEADING")),
+            (10, says("the body", "U+001B ESCAPE")),
+            (10, says("the body", "U+001B ESCAPE")),
+            (11, says("the body", "U+000B LINE TABULATION")),
+            (12, says("the body", "U+000C FORM FEED")),
+            (12, says("the body", "U+001B ESCAPE")),
+            (13, says("the body", "U+0000 NULL")),
+        ],
+        "{report:#}"
+    );
+    // For people: file, line, column of the character, and what to do.
+    let e = site.run(&["check"]).stderr;
+    assert!(e.contains(":10:10: warning: the body contains U+001B ESCAPE"), "{e}");
+    assert!(e.contains("= help: delete it"), "{e}");
+
+    site.build("_site", &[]);
+    for file in ["rss.xml", "feed.xml", "feed.json"] {
+        let bytes = site.read(&format!("_site/{file}"));
+        if file.ends_with(".xml") {
+            assert_well_formed_xml(file, &bytes);
+        }
+        // Not even escaped in the JSON Feed (`\u001b`).
+        let json_escaped = bytes.contains("\\u00") && file.ends_with(".json");
+        assert!(!bytes.chars().any(forbidden) && !json_escaped, "{file} carries a control character:\n{bytes}");
+        let feed = site.feed(&format!("_site/{file}"));
+        let entry = &feed.entries[0];
+        assert_eq!(common::text(&entry.title), "Week[1m Ending May 10, 2020", "{file}");
+        assert!(common::content(entry).contains("Colours: [31mred[0m."), "{file}");
+    }
+    site.run(&["preview"]).expect_code(0);
+    for file in ["message.html", "message.txt", "message.eml"] {
+        let bytes = std::fs::read(site.path(&format!("_preview/{file}"))).unwrap();
+        assert!(!bytes.iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')), "{file}");
+    }
+    // Nor quoted-printable-encoded in the message.
+    let eml = site.read("_preview/message.eml");
+    for code in ["=1B", "=00", "=0B", "=0C", "=01"] {
+        assert!(!eml.contains(code), "message.eml carries {code}");
+    }
+}

@@ -192,7 +192,10 @@ impl Digest {
             }
             vec![d]
         })?;
-        let text = normalize_text(&text);
+        // The last guard: no character XML forbids in any part (the loader and the
+        // renderer drop those of posts; templates and the config may still hold some).
+        let (subject, html) = (crate::chars::stripped(&subject), crate::chars::stripped(&html));
+        let text = normalize_text(&crate::chars::strip(&text));
         let content_hash = hex(&Sha256::digest(format!("{text}\n{html}").as_bytes()));
         let markers = SLOTS.map(marker);
         Ok(Digest {
@@ -378,7 +381,7 @@ fn slot_values(r: &Recipient) -> [String; 5] {
     let bare = mailto.strip_prefix("mailto:").unwrap_or(&mailto);
     let address = bare.split('?').next().unwrap_or_default().to_string();
     [
-        r.name.clone(),
+        crate::chars::stripped(&r.name),
         r.unsubscribe_url.clone().unwrap_or_else(|| mailto.clone()),
         r.unsubscribe_url.clone().unwrap_or_default(),
         mailto,

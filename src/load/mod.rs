@@ -203,7 +203,10 @@ pub fn load_post(path: &Path, site: &Site, id_rule: &str) -> Result<(Post, Vec<D
         .map_err(|e| Diagnostic::error("unreadable", format!("cannot read this post: {e}")).in_file(path))?;
     let fm = split::split(BufReader::with_capacity(4096, file)).map_err(|e| split_error(e).in_file(path))?;
     let (fields, mut warnings) = front_matter::parse(&fm.yaml, fm.first_line).map_err(|d| d.in_file(path))?;
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(c) = crate::chars::strip_in_place(&mut stem) {
+        warnings.push(front_matter::control_character("the file name", c).in_file(path));
+    }
     let from_name = split_file_stem(&stem);
 
     let title = match fields.title.as_deref().map(str::trim) {

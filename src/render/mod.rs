@@ -63,11 +63,32 @@ pub fn render_markdown(post: &Post, markdown: String) -> RenderedPost<'_> {
     let base = Url::parse(&post.url).ok();
     let mut diagnostics = Vec::new();
     let mut toc = Vec::new();
-    let events = transform(&markdown, base.as_ref(), &post.url, &mut toc, &mut |offset, len, d: Diagnostic| {
-        let (line, column) = line_col(&markdown, offset);
+    // Characters XML forbids are dropped before parsing; `removed` maps offsets in the
+    // cleaned text back to the file.
+    let source = markdown;
+    let (markdown, removed) = strip_forbidden(&source);
+    let at_source = |offset: usize, len: usize, d: Diagnostic| {
+        let (line, column) = line_col(&source, offset);
         let file_line = line + post.body_start.line - 1;
-        diagnostics.push(d.in_file(&post.source).at(file_line, column).with_source(line_at(&markdown, offset), len));
-    });
+        d.in_file(&post.source).at(file_line, column).with_source(line_at(&source, offset), len)
+    };
+    const SHOWN: usize = 10;
+    for (i, &(at, _)) in removed.iter().enumerate().take(SHOWN) {
+        let earlier = i.checked_sub(1).map_or(0, |j| removed[j].1);
+        let c = source[at + earlier..].chars().next().unwrap_or_default();
+        let more = removed.len().saturating_sub(SHOWN);
+        let mut d = crate::load::front_matter::control_character("the body", c);
+        if i + 1 == SHOWN && more > 0 {
+            d.message.push_str(&format!(" ({more} more in this post are not shown)"));
+        }
+        diagnostics.push(at_source(at + earlier, 1, d));
+    }
+    let mut lint = |offset: usize, len: usize, d: Diagnostic| {
+        let before = removed.partition_point(|&(at, _)| at <= offset);
+        let offset = offset + before.checked_sub(1).map_or(0, |i| removed[i].1);
+        diagnostics.push(at_source(offset, len, d));
+    };
+    let events = transform(&markdown, base.as_ref(), &post.url, &mut toc, &mut lint);
 
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, events.iter().map(|(e, _)| e.clone()));
@@ -76,7 +97,28 @@ pub fn render_markdown(post: &Post, markdown: String) -> RenderedPost<'_> {
         Some(s) => render_inline(s, base.as_ref(), &post.url),
         None => summary_from_body(&markdown, &events, base.as_ref(), &post.url),
     };
-    RenderedPost { post, markdown: markdown.clone(), html, summary_html, summary_text, toc, diagnostics }
+    drop(events);
+    RenderedPost { post, markdown, html, summary_html, summary_text, toc, diagnostics }
+}
+
+/// `text` without the characters XML forbids, and for each one removed (its offset in
+/// the result, bytes removed up to and including it): a result offset `o` was at
+/// `o + bytes removed by the last entry at or before o`.
+fn strip_forbidden(text: &str) -> (String, Vec<(usize, usize)>) {
+    if !text.chars().any(crate::chars::is_forbidden) {
+        return (text.to_string(), Vec::new());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut removed = Vec::new();
+    for c in text.chars() {
+        if crate::chars::is_forbidden(c) {
+            let total = removed.last().map_or(0, |&(_, n)| n) + c.len_utf8();
+            removed.push((out.len(), total));
+        } else {
+            out.push(c);
+        }
+    }
+    (out, removed)
 }
 
 type Lint<'l> = dyn FnMut(usize, usize, Diagnostic) + 'l;
@@ -529,6 +571,23 @@ mod tests {
             }
         }
         deepest
+    }
+
+    #[test]
+    fn forbidden_characters_are_dropped_and_other_lints_keep_their_columns() {
+        let r = render_str("a\u{FFFF}\u{1B}b [x](cloud.google.com/y)\n\u{0}\n");
+        assert_eq!(r.markdown, "ab [x](cloud.google.com/y)\n\n");
+        assert!(!r.html.chars().any(crate::chars::is_forbidden), "{}", r.html);
+        let found: Vec<_> = r.diagnostics.iter().map(|d| (d.code, d.line, d.column)).collect();
+        assert_eq!(
+            found,
+            [
+                ("control-character", 7, 2),
+                ("control-character", 7, 3),
+                ("control-character", 8, 1),
+                ("schemeless-link", 7, 10)
+            ]
+        );
     }
 
     #[test]
