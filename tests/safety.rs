@@ -177,3 +177,76 @@ fn control_characters_are_reported_and_never_reach_feeds_or_mail() {
         assert!(!eml.contains(code), "message.eml carries {code}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// 7. Active content: warned about by check, removed from feeds and mail
+
+#[test]
+fn active_content_is_warned_about_and_removed_from_feeds_and_mail() {
+    let site = mail_site();
+    let body = "Intro with [a safe link](https://example.org/safe).\n\
+        \n\
+        <script>alert('script')</script>\n\
+        \n\
+        A <span onclick=\"alert('click')\">button</span> here.\n\
+        \n\
+        [Click me](javascript:alert('link')) and ![pixel](data:image/png;base64,iVBORw0KGgo=).\n\
+        \n\
+        <img src=\"data:image/svg+xml;base64,PHN2Zz4=\" alt=\"raw\"> <a href=\"JavaScript:alert('raw')\">raw link</a>\n";
+    site.post("2020-05-10-active.md", &post("Active", body));
+
+    let run = site.run(&["check", "--format", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    let found: Vec<(u64, u64, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "active-content")
+        .map(|d| (d["line"].as_u64().unwrap(), d["column"].as_u64().unwrap(), d["message"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (8, 1, "`<script>` is active content: it is removed from feeds and mail, with its content".to_string()),
+            (10, 9, "the `onclick` attribute runs a script: it is removed from feeds and mail".into()),
+            (12, 12, "link `javascript:alert('link')` runs a script: it is removed from feeds and mail".into()),
+            (
+                12,
+                51,
+                "link `data:image/png;base64,iVBORw0KGgo=` is a `data:` URL, which can carry scripts: it is removed from feeds and mail"
+                    .into()
+            ),
+            (
+                14,
+                6,
+                "`src` `data:image/svg+xml;base64,PHN2Zz4=` is a `data:` URL, which can carry scripts: it is removed from feeds and mail"
+                    .into()
+            ),
+            (14, 61, "`href` `JavaScript:alert('raw')` runs a script: it is removed from feeds and mail".into()),
+        ],
+        "{report:#}"
+    );
+    let e = site.run(&["check"]).stderr;
+    assert!(e.contains("posts/2020-05-10-active.md:10:9: warning: the `onclick` attribute runs a script"), "{e}");
+
+    site.build("_site", &[]);
+    site.run(&["preview"]).expect_code(0);
+    let outputs =
+        ["_site/rss.xml", "_site/feed.xml", "_site/feed.json", "_preview/message.html", "_preview/message.txt"];
+    for file in outputs {
+        let text = site.read(file);
+        for active in ["<script", "alert(", "onclick", "javascript:", "data:image", "JavaScript:"] {
+            assert!(!text.contains(active), "{file} still carries `{active}`:\n{text}");
+        }
+        // What is not active stays.
+        assert!(text.contains("https://example.org/safe"), "{file}");
+        assert!(text.contains("button") && text.contains("raw link"), "{file}");
+    }
+    // The message as sent, decoded.
+    let eml = std::fs::read(site.path("_preview/message.eml")).unwrap();
+    let msg = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    let html = msg.body_html(0).unwrap();
+    assert!(!html.contains("<script") && !html.contains("alert(") && !html.contains("onclick"), "{html}");
+    assert!(html.contains("https://example.org/safe"), "{html}");
+}

@@ -7,6 +7,7 @@
 
 pub mod html;
 mod lint;
+pub mod sanitize;
 pub mod text;
 
 use crate::diag::{Diagnostic, line_at, line_col};
@@ -41,6 +42,9 @@ pub struct RenderedPost<'a> {
     pub toc: Vec<TocEntry>,
     /// Problems found in the body (links, raw HTML), with file lines.
     pub diagnostics: Vec<Diagnostic>,
+    /// Whether the sanitiser removed anything from `html` or `summary_html` (else they
+    /// are exactly what the markdown renders to).
+    pub sanitized: bool,
 }
 
 /// The markdown dialect: CommonMark plus the GitHub extensions editors expect.
@@ -93,12 +97,20 @@ pub fn render_markdown(post: &Post, markdown: String) -> RenderedPost<'_> {
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, events.iter().map(|(e, _)| e.clone()));
 
-    let (summary_html, summary_text) = match &post.summary {
+    let (mut summary_html, summary_text) = match &post.summary {
         Some(s) => render_inline(s, base.as_ref(), &post.url),
         None => summary_from_body(&markdown, &events, base.as_ref(), &post.url),
     };
     drop(events);
-    RenderedPost { post, markdown, html, summary_html, summary_text, toc, diagnostics }
+    // Active content never reaches a feed or the mail; clean HTML keeps its bytes.
+    let mut sanitized = false;
+    for h in [&mut html, &mut summary_html] {
+        if let std::borrow::Cow::Owned(clean) = sanitize::sanitize(h) {
+            *h = clean;
+            sanitized = true;
+        }
+    }
+    RenderedPost { post, markdown, html, summary_html, summary_text, toc, diagnostics, sanitized }
 }
 
 /// `text` without the characters XML forbids, and for each one removed (its offset in
@@ -215,7 +227,10 @@ fn transform<'m>(
             _ => {}
         }
         let event = match event {
-            Event::Start(Tag::Heading { .. }) => {
+            Event::Start(Tag::Heading { ref attrs, .. }) => {
+                let attrs: Vec<(String, String)> =
+                    attrs.iter().map(|(k, v)| (k.to_string(), v.as_deref().unwrap_or("").to_string())).collect();
+                lint::heading_attributes(&attrs, range.start, lint);
                 heading_start = Some(out.len());
                 event
             }
@@ -290,6 +305,7 @@ fn transform<'m>(
                         segments.get(i).map_or(range.start, |(s, src)| src + (offset - s))
                     };
                     let tags = html::tags(&fragment);
+                    lint::active_html(&fragment, &tags, &source_of, lint);
                     if !nesting.raw_html(&tags, source_of, lint) {
                         out.truncate(start + 1);
                     }
@@ -305,6 +321,7 @@ fn transform<'m>(
             Event::InlineHtml(html) => {
                 lint::raw_html(&html, range.start, lint);
                 let tags = html::tags(&html);
+                lint::active_html(&html, &tags, &|offset| range.start + offset, lint);
                 if !nesting.raw_html(&tags, |offset| range.start + offset, lint) {
                     continue;
                 }
