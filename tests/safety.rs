@@ -250,3 +250,63 @@ fn active_content_is_warned_about_and_removed_from_feeds_and_mail() {
     assert!(!html.contains("<script") && !html.contains("alert(") && !html.contains("onclick"), "{html}");
     assert!(html.contains("https://example.org/safe"), "{html}");
 }
+
+// ---------------------------------------------------------------------------------------
+// 8. Base URL, paths and dates that would corrupt every link or the feed
+
+#[test]
+fn base_url_with_query_or_fragment_is_a_config_error() {
+    let site = Site::new(&LWKD_CONFIG.replace("\"https://lwkd.info\"", "\"https://lwkd.info/?q=1#frag\""));
+    site.post("2020-05-10-update.md", &post("A", "Body.\n"));
+    for args in [&["check"][..], &["build", "--out", "_site"]] {
+        let run = site.run(args);
+        run.expect_code(1);
+        let e = &run.stderr;
+        assert!(e.contains("config.toml:4:12: error: `base_url` must not have a query (`?...`) or a fragment"), "{e}");
+        assert!(e.contains("4 | base_url = \"https://lwkd.info/?q=1#frag\""), "{e}");
+        assert!(e.contains("= help: write the site's address only, e.g. `base_url = \"https://lwkd.info\"`"), "{e}");
+    }
+    assert!(!site.path("_site").exists());
+}
+
+#[test]
+fn slugs_and_permalinks_may_not_climb_out_of_the_site() {
+    let site = Site::new(&LWKD_CONFIG.replace("/:year/:year:month:day", "/:title/"));
+    site.post("2020-05-10-a.md", "---\ntitle: A\ndate: 2020-05-10\nslug: ../../etc/passwd\n---\n\nBody.\n");
+    site.post("2020-05-11-b.md", "---\ntitle: B\ndate: 2020-05-11\npermalink: /2020/../../b/\n---\n\nBody.\n");
+    site.post("2020-05-12-...md", "---\ntitle: C\n---\n\nBody.\n");
+    let run = site.run(&["check"]);
+    run.expect_code(1);
+    let e = &run.stderr;
+    assert!(
+        e.contains(
+            "posts/2020-05-10-a.md:4:7: error: the post's URL `/../../etc/passwd/` climbs out of the site (`..`)"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("= help: remove the `..` from `slug`: a post's URL must lie below `https://lwkd.info`"), "{e}");
+    assert!(e.contains("posts/2020-05-11-b.md:4:12: error: the post's URL `/2020/../../b/` climbs out"), "{e}");
+    assert!(e.contains("= help: remove the `..` from `permalink`"), "{e}");
+    assert!(e.contains("posts/2020-05-12-...md: error: the post's URL `/../` climbs out of the site"), "{e}");
+    assert!(e.contains("3 errors"), "{e}");
+    site.run(&["build", "--out", "_site"]).expect_code(1);
+    assert!(!site.path("_site").exists());
+}
+
+#[test]
+fn dates_before_1970_are_refused() {
+    let site = Site::new(LWKD_CONFIG);
+    site.post("2020-05-10-a.md", "---\ntitle: A\ndate: 0000-01-01\n---\n\nBody.\n");
+    site.post("0000-01-01-x.md", "---\ntitle: B\n---\n\nBody.\n");
+    let run = site.run(&["check"]);
+    run.expect_code(1);
+    let e = &run.stderr;
+    assert!(
+        e.contains("posts/2020-05-10-a.md:3:7: error: `0000-01-01` is out of range: feeds and mail carry dates from 1970 to 9999"),
+        "{e}"
+    );
+    assert!(e.contains("= help: write the issue's real date, e.g. `date: 2020-05-12 20:00:00 -0000`"), "{e}");
+    assert!(e.contains("posts/0000-01-01-x.md: error: the file name's date `0000-01-01` is out of range"), "{e}");
+    site.run(&["build", "--out", "_site"]).expect_code(1);
+    assert!(!site.path("_site").exists());
+}
