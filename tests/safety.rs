@@ -310,3 +310,36 @@ fn dates_before_1970_are_refused() {
     site.run(&["build", "--out", "_site"]).expect_code(1);
     assert!(!site.path("_site").exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// 14. Links in the digest that are not absolute: pointed at in the post, and none for
+// in-document footnotes
+
+#[test]
+fn footnote_links_do_not_warn_and_relative_body_links_point_at_the_post() {
+    let site = mail_site();
+    let body = "Intro with a footnote.[^1]\n\
+        \n\
+        A link with no target: [the KEP]().\n\
+        \n\
+        [^1]: The note.\n";
+    site.post("2020-05-10-update.md", &post("Footnotes", body));
+    for args in [&["check"][..], &["preview"]] {
+        let run = site.run(args);
+        run.expect_code(0);
+        let e = &run.stderr;
+        // The footnote reference `#1` targets the footnote in the same message.
+        assert!(!e.contains("the link `#1`"), "{}: {e}", args[0]);
+        assert!(!e.contains("digest.html"), "{}: no warning points into the template:\n{e}", args[0]);
+        // `[the KEP]()` is written on line 8 of the post; its empty target at column 34.
+        assert!(
+            e.contains("posts/2020-05-10-update.md:8:34: warning: the link `` in the digest is not absolute"),
+            "{}: {e}",
+            args[0]
+        );
+        assert_eq!(e.matches("relative-link").count() + e.matches("is not absolute").count(), 1, "{e}");
+    }
+    // The footnote is in the message, so the link goes somewhere.
+    let html = site.read("_preview/message.html");
+    assert!(html.contains("href=\"#1\"") && html.contains("id=\"1\""), "{html}");
+}
