@@ -17,7 +17,7 @@ pub const WIDTH: usize = 72;
 
 /// Joins a link's text to its `[n]` marker while wrapping, so the marker never starts
 /// a line on its own; replaced by a space afterwards.
-const GLUE: char = '\u{E000}';
+pub const GLUE: char = '\u{E000}';
 
 /// The plain-text body and the links it refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +44,13 @@ impl PlainText {
 
 /// Renders `markdown` as wrapped plain text; relative links resolve against `base`.
 pub fn render_text(markdown: &str, base: Option<&Url>) -> PlainText {
+    // The wrapper's own glue must not come from the text (it would turn into a space
+    // and join words into one that is never broken): a private-use character shows as
+    // nothing useful in plain text anyway.
+    let markdown: std::borrow::Cow<str> =
+        if markdown.contains(GLUE) { markdown.replace(GLUE, "\u{FFFD}").into() } else { markdown.into() };
     let mut w = Writer::new(base);
-    for event in Parser::new_ext(markdown, options()) {
+    for event in Parser::new_ext(&markdown, options()) {
         w.event(event);
     }
     w.flush();
@@ -609,6 +614,15 @@ mod tests {
         let t = text("[a](javascript:alert(1)) ![b](data:image/png;base64,AA) [c](https://x.org)\n");
         assert_eq!(t.body, "a [image: b] c [1]\n");
         assert_eq!(t.links, ["https://x.org"]);
+    }
+
+    #[test]
+    fn the_wrappers_glue_in_the_text_does_not_join_words() {
+        let md = format!("Two words: {}\u{E000}{}\n", "x".repeat(50), "y".repeat(50));
+        let t = text(&md);
+        // A line past the width is one word, never two joined by the glue's space.
+        assert!(t.body.lines().all(|l| l.chars().count() <= WIDTH || !l.contains(' ')), "{}", t.body);
+        assert!(t.body.contains('\u{FFFD}'), "{}", t.body);
     }
 
     #[test]
