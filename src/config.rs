@@ -272,6 +272,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
 
     let base_url = raw.site.base_url.trim_end_matches('/').to_string();
     match url::Url::parse(&base_url) {
+        // Every link is the base URL followed by a path: a query or fragment in it would
+        // end up in the middle of each (`https://x.org/?q=1#f/2020/...`).
+        Ok(u) if u.query().is_some() || u.fragment().is_some() => err(
+            "bad-base-url",
+            "site",
+            "base_url",
+            format!("`base_url` must not have a query (`?...`) or a fragment (`#...`), as `{}` has", raw.site.base_url),
+            format!(
+                "write the site's address only, e.g. `base_url = \"{}\"`: every post's URL is made by appending its path to it",
+                base_url.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/')
+            ),
+        ),
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {}
         _ => err(
             "bad-base-url",
@@ -295,7 +307,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         }
     };
     let permalink = permalink::preset(&raw.site.permalink).to_string();
-    if let Err(bad) = permalink::validate(&permalink) {
+    if permalink::climbs(&permalink) {
+        err(
+            "bad-permalink",
+            "site",
+            "permalink",
+            format!("`permalink = \"{permalink}\"` has a `..` segment: post URLs would climb out of the site"),
+            "remove the `..`: every post's URL must lie below `base_url`".into(),
+        );
+    } else if let Err(bad) = permalink::validate(&permalink) {
         err(
             "bad-permalink",
             "site",
@@ -313,6 +333,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
                 "id",
                 format!("`id = \"{id}\"` is neither a preset nor a permalink pattern"),
                 "use `\"permalink\"` (the item URL), `\"jekyll\"` (jekyll-feed's ids) or a pattern such as `\"/:year/:slug\"`".into(),
+            );
+        } else if permalink::climbs(id) {
+            err(
+                "bad-feed-id",
+                "feeds",
+                "id",
+                format!("the feed `id` pattern `{id}` has a `..` segment"),
+                "remove the `..`: ids are URLs below `base_url`".into(),
             );
         } else if let Err(bad) = permalink::validate(id) {
             err(
@@ -469,6 +497,30 @@ id = "jekyll"
         let errs = parse(&text, Path::new("config.toml")).unwrap_err();
         assert_eq!(errs[0].code, "bad-base-url");
         assert_eq!(errs[0].line, 4);
+    }
+
+    #[test]
+    fn base_url_with_query_or_fragment_is_an_error() {
+        for bad in ["https://lwkd.info/?q=1#frag", "https://lwkd.info/?", "https://lwkd.info#top"] {
+            let text = GOOD.replace("https://lwkd.info/", bad);
+            let errs = parse(&text, Path::new("config.toml")).unwrap_err();
+            assert_eq!((errs[0].code, errs[0].line), ("bad-base-url", 4), "{bad}");
+            assert!(errs[0].message.contains("query"), "{}", errs[0].message);
+            assert!(
+                errs[0].help.as_deref().unwrap().contains("`base_url = \"https://lwkd.info\"`"),
+                "{:?}",
+                errs[0].help
+            );
+        }
+        // A site in a folder is fine.
+        assert!(parse(&GOOD.replace("https://lwkd.info/", "https://example.org/lwkd/"), Path::new("c.toml")).is_ok());
+    }
+
+    #[test]
+    fn permalink_climbing_out_is_an_error() {
+        let text = GOOD.replace("/:year/:year:month:day", "/../:title/");
+        let errs = parse(&text, Path::new("config.toml")).unwrap_err();
+        assert_eq!((errs[0].code, errs[0].line), ("bad-permalink", 5));
     }
 
     #[test]

@@ -111,11 +111,12 @@ impl Diagnostic {
         if let Some(src) = &self.source_line {
             let number = self.line.to_string();
             let pad = " ".repeat(number.len());
+            let (shown, column) = clip(src.trim_end(), self.column);
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{number} | {}", src.trim_end());
-            if self.column > 0 {
-                let marks = "^".repeat(self.span_len.max(1));
-                let lead = " ".repeat(self.column - 1);
+            let _ = writeln!(out, "{number} | {shown}");
+            if column > 0 {
+                let marks = "^".repeat(self.span_len.clamp(1, SHOWN_CHARS));
+                let lead = " ".repeat(column - 1);
                 let _ = writeln!(out, "{pad} | {lead}{marks}");
             }
         }
@@ -124,6 +125,29 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Source lines longer than this are shown as a window around the column.
+const SHOWN_CHARS: usize = 160;
+
+/// `line` cut to [`SHOWN_CHARS`] characters around `column` (with `…` where cut), and
+/// the column within what is shown.
+fn clip(line: &str, column: usize) -> (String, usize) {
+    let len = line.chars().count();
+    if len <= SHOWN_CHARS {
+        return (line.to_string(), column);
+    }
+    let start = column.saturating_sub(SHOWN_CHARS / 3).min(len - SHOWN_CHARS);
+    let mut shown: String = line.chars().skip(start).take(SHOWN_CHARS).collect();
+    let mut column = column.saturating_sub(start);
+    if start > 0 {
+        shown.insert(0, '…');
+        column += usize::from(column > 0);
+    }
+    if start + SHOWN_CHARS < len {
+        shown.push('…');
+    }
+    (shown, column)
 }
 
 /// Shows `path` relative to `cwd` when it lies below it, as compilers do.
@@ -226,6 +250,20 @@ mod tests {
             text,
             "posts/a.md:4:7: error: `2022-02-29` is not a day\n  |\n4 | date: 2022-02-29\n  |       ^^^^^^^^^^\n  = help: write `2022-03-01`\n"
         );
+    }
+
+    #[test]
+    fn long_source_lines_are_shown_around_the_column() {
+        let line = format!("{}^{}", ">".repeat(1000), "x".repeat(1000));
+        let d = Diagnostic::error("too-deep", "deep").in_file("a.md").at(8, 1001).with_source(line, 1);
+        let text = d.render(None);
+        let lines: Vec<&str> = text.lines().collect();
+        let (shown, marks) = (lines[2].strip_prefix("8 | ").unwrap(), lines[3].strip_prefix("  | ").unwrap());
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.chars().count(), SHOWN_CHARS + 2);
+        // The mark is still under the `^` of the source.
+        assert_eq!(shown.chars().nth(marks.chars().count() - 1), Some('^'), "{text}");
+        assert_eq!(clip("short", 3), ("short".to_string(), 3));
     }
 
     #[test]

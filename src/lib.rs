@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod build;
+pub mod chars;
 pub mod check;
 pub mod cli;
 pub mod config;

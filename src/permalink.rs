@@ -142,6 +142,15 @@ pub fn slugify(s: &str) -> String {
     out
 }
 
+/// Whether `path` has a `..` segment (also written `%2e%2e`, or with `\`, which URL
+/// parsers read as `/`): a URL that climbs out of the folder it names.
+pub fn climbs(path: &str) -> bool {
+    path.split(['/', '\\']).any(|segment| {
+        let s = segment.to_ascii_lowercase().replace("%2e", ".");
+        s == ".."
+    })
+}
+
 /// Ruby's `File.dirname` on a URL path, as jekyll-feed's ids use it.
 pub fn dirname(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
@@ -182,6 +191,16 @@ mod tests {
     fn unknown_placeholder_is_named() {
         assert_eq!(validate("/:year/:yaer"), Err("yaer".to_string()));
         assert!(validate("/:year/:month/:day/:title:output_ext").is_ok());
+    }
+
+    #[test]
+    fn climbing_segments() {
+        for bad in ["/../x", "/a/..", "..", "/a/%2E%2e/b", "/a/.%2e/", "a\\..\\b"] {
+            assert!(climbs(bad), "{bad}");
+        }
+        for fine in ["/2020/x", "/a..b/", "/.../", "/./x", "/a.b/c..d"] {
+            assert!(!climbs(fine), "{fine}");
+        }
     }
 
     #[test]

@@ -109,8 +109,22 @@ impl Digest {
         rendered: &RenderedPost,
         date: DateTime<Utc>,
     ) -> Result<Digest, Vec<Diagnostic>> {
-        let templates = templates::load(&settings.templates_dir, settings.templates_default, &config.path)?;
         let post = rendered.post;
+        let errors = rendered.diagnostics.iter().filter(|d| d.is_error()).count();
+        if errors > 0 {
+            return Err(vec![
+                Diagnostic::error(
+                    "post-has-errors",
+                    format!(
+                        "the issue has {errors} error{} in its body: it is not rendered as mail",
+                        if errors == 1 { "" } else { "s" }
+                    ),
+                )
+                .in_file(&post.source)
+                .help("fix the errors reported for this post (`newsdesk check` lists them), then try again"),
+            ]);
+        }
+        let templates = templates::load(&settings.templates_dir, settings.templates_default, &config.path)?;
         let base = url::Url::parse(&post.url).ok();
         let plain = render_text(&rendered.markdown, base.as_ref());
 
@@ -178,7 +192,10 @@ impl Digest {
             }
             vec![d]
         })?;
-        let text = normalize_text(&text);
+        // The last guard: no character XML forbids in any part (the loader and the
+        // renderer drop those of posts; templates and the config may still hold some).
+        let (subject, html) = (crate::chars::stripped(&subject), crate::chars::stripped(&html));
+        let text = normalize_text(&crate::chars::strip(&text));
         let content_hash = hex(&Sha256::digest(format!("{text}\n{html}").as_bytes()));
         let markers = SLOTS.map(marker);
         Ok(Digest {
@@ -364,7 +381,7 @@ fn slot_values(r: &Recipient) -> [String; 5] {
     let bare = mailto.strip_prefix("mailto:").unwrap_or(&mailto);
     let address = bare.split('?').next().unwrap_or_default().to_string();
     [
-        r.name.clone(),
+        crate::chars::stripped(&r.name),
         r.unsubscribe_url.clone().unwrap_or_else(|| mailto.clone()),
         r.unsubscribe_url.clone().unwrap_or_default(),
         mailto,

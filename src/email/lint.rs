@@ -80,7 +80,7 @@ pub fn lint(digest: &Digest, parts: &Parts) -> Vec<Diagnostic> {
     let mut seen = std::collections::HashSet::new();
     let links = html_links(&parts.html).into_iter().chain(digest.text_links.iter().cloned());
     for link in links {
-        if is_absolute(&link) || !seen.insert(link.clone()) {
+        if is_absolute(&link) || in_document(&link, &parts.html) || !seen.insert(link.clone()) {
             continue;
         }
         out.push(locate(
@@ -98,22 +98,39 @@ fn is_absolute(link: &str) -> bool {
     has_scheme(link)
 }
 
-/// Points a warning at the template line or post line that holds `needle`.
-fn locate(digest: &Digest, needle: &str, d: Diagnostic) -> Diagnostic {
-    for f in &digest.templates.files {
-        if let (Some(path), Some(offset)) = (&f.path, f.source.find(needle)) {
-            let (line, col) = line_col(&f.source, offset);
-            return d.in_file(path).at(line, col).with_source(line_at(&f.source, offset), needle.chars().count());
-        }
+/// A link to an element of the message itself (`#1`, a footnote): mail clients that
+/// follow anchors scroll to it, the others ignore it; no base URL is involved.
+fn in_document(link: &str, html: &str) -> bool {
+    match link.strip_prefix('#') {
+        Some("") => true,
+        Some(id) => [format!(" id=\"{id}\""), format!(" name=\"{id}\"")].iter().any(|a| html.contains(a.as_str())),
+        None => false,
     }
-    if let Ok(text) = std::fs::read_to_string(&digest.post_source)
-        && let Some(offset) = text.find(needle)
-    {
-        let (line, col) = line_col(&text, offset);
-        return d
-            .in_file(&digest.post_source)
-            .at(line, col)
-            .with_source(line_at(&text, offset), needle.chars().count());
+}
+
+/// Where `needle` is written as a link in `text`: the byte offset of the link itself.
+/// Only link syntax counts (`](x)`, `href="x"`, `src='x'`), so `#1` is not found in
+/// a stylesheet's `color: #1f2933`.
+fn find_link(text: &str, needle: &str) -> Option<usize> {
+    let forms =
+        [("](", ")"), ("](", " "), ("href=\"", "\""), ("href='", "'"), ("src=\"", "\""), ("src='", "'"), ("<", ">")];
+    forms.iter().filter_map(|(open, close)| text.find(&format!("{open}{needle}{close}")).map(|i| i + open.len())).min()
+}
+
+/// Points a warning at the post line or template line that writes the link `needle`:
+/// the post first, since a link from the body is written there.
+fn locate(digest: &Digest, needle: &str, d: Diagnostic) -> Diagnostic {
+    let len = needle.chars().count().max(1);
+    let post = std::fs::read_to_string(&digest.post_source).unwrap_or_default();
+    if let Some(offset) = find_link(&post, needle) {
+        let (line, col) = line_col(&post, offset);
+        return d.in_file(&digest.post_source).at(line, col).with_source(line_at(&post, offset), len);
+    }
+    for f in &digest.templates.files {
+        if let (Some(path), Some(offset)) = (&f.path, find_link(&f.source, needle)) {
+            let (line, col) = line_col(&f.source, offset);
+            return d.in_file(path).at(line, col).with_source(line_at(&f.source, offset), len);
+        }
     }
     d.in_file(&digest.post_source)
 }
@@ -131,5 +148,16 @@ mod tests {
         assert!(!is_absolute("/img.png"));
         assert!(!is_absolute("#top"));
         assert!(is_absolute("mailto:x@y.org"));
+    }
+
+    #[test]
+    fn links_are_found_only_as_links() {
+        let css = "  .content { color: #1f2933; }\n<a href=\"#1\">x</a>";
+        assert_eq!(find_link(css, "#1"), Some(css.find("#1\"").unwrap()));
+        assert_eq!(find_link("color: #1f2933;", "#1"), None);
+        assert_eq!(find_link("see [the KEP]() here", ""), Some(14));
+        let html = r##"<sup><a href="#1">1</a></sup><div class="footnote-definition" id="1">"##;
+        assert!(in_document("#1", html) && in_document("#", html));
+        assert!(!in_document("#2", html) && !in_document("/x", html));
     }
 }

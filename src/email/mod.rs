@@ -58,6 +58,8 @@ pub fn pick<'a>(
 }
 
 /// Renders the issue and its digest; `None` (with errors in `report`) when either fails.
+/// The body's own diagnostics are in the returned [`RenderedPost`]; when the body has
+/// errors they go to `report` and no digest is rendered.
 pub fn render_digest<'a>(config: &Config, post: &'a Post, report: &mut Report) -> Option<(RenderedPost<'a>, Digest)> {
     let rendered = match render::render(post) {
         Ok(r) => r,
@@ -68,6 +70,17 @@ pub fn render_digest<'a>(config: &Config, post: &'a Post, report: &mut Report) -
             return None;
         }
     };
+    if rendered.diagnostics.iter().any(Diagnostic::is_error) {
+        report.extend(rendered.diagnostics);
+        return None;
+    }
+    let digest = digest_of(config, &rendered, report)?;
+    Some((rendered, digest))
+}
+
+/// The digest of a rendered issue whose body has no errors; `None` (with errors in
+/// `report`) when the settings or templates fail.
+fn digest_of(config: &Config, rendered: &RenderedPost, report: &mut Report) -> Option<Digest> {
     let settings = match settings::settings(config) {
         Ok(s) => s,
         Err(ds) => {
@@ -75,8 +88,8 @@ pub fn render_digest<'a>(config: &Config, post: &'a Post, report: &mut Report) -
             return None;
         }
     };
-    match Digest::render(config, settings, &rendered, digest::render_time()) {
-        Ok(d) => Some((rendered, d)),
+    match Digest::render(config, settings, rendered, digest::render_time()) {
+        Ok(d) => Some(d),
         Err(ds) => {
             report.extend(ds);
             None
@@ -91,8 +104,13 @@ pub fn check(config: &Config, archive: &Archive, selection: Selection) -> Vec<Di
         return Vec::new();
     }
     let Some(post) = archive.newest(selection) else { return Vec::new() };
+    // A body that cannot be read or has errors was reported with every post's.
+    let Ok(rendered) = render::render(post) else { return Vec::new() };
+    if rendered.diagnostics.iter().any(Diagnostic::is_error) {
+        return Vec::new();
+    }
     let mut report = Report::default();
-    let Some((_, digest)) = render_digest(config, post, &mut report) else {
+    let Some(digest) = digest_of(config, &rendered, &mut report) else {
         return report.diagnostics;
     };
     // Body lints were reported for every post already; only the mail's own remain.

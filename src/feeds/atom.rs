@@ -1,6 +1,7 @@
 //! Atom 1.0 (RFC 4287): the format jekyll-feed publishes, so ids and links must match it.
 
 use super::FeedInput;
+use crate::chars::stripped as x;
 use atom_syndication::{Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Text, WriteConfig};
 use std::io::Write;
 
@@ -12,68 +13,69 @@ pub fn write(input: &FeedInput, w: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn person(p: crate::model::Person) -> Person {
-    Person { name: p.name, email: p.email, uri: p.url, ..Default::default() }
+    Person { name: x(&p.name), email: p.email.as_deref().map(x), uri: p.url.as_deref().map(x), ..Default::default() }
 }
 
-/// The feed model, for callers that want to inspect it.
+/// The feed model, for callers that want to inspect it. Every text is stripped of the
+/// characters XML forbids ([`crate::chars`]), whatever the loader let through.
 pub fn feed(input: &FeedInput) -> Feed {
     let site = input.site;
     let mut links = vec![
         Link {
-            href: input.self_url.clone(),
+            href: x(&input.self_url),
             rel: "self".into(),
             mime_type: Some("application/atom+xml".into()),
             ..Default::default()
         },
         Link {
-            href: input.home_url(),
+            href: x(&input.home_url()),
             rel: "alternate".into(),
             mime_type: Some("text/html".into()),
             ..Default::default()
         },
     ];
     if let Some(hub) = input.hub {
-        links.push(Link { href: hub.to_string(), rel: "hub".into(), ..Default::default() });
+        links.push(Link { href: x(hub), rel: "hub".into(), ..Default::default() });
     }
     let entries = input.items.iter().map(|r| {
         let p = r.post;
         Entry {
-            title: Text::plain(p.title.clone()),
-            id: p.id.clone(),
+            title: Text::plain(x(&p.title)),
+            id: x(&p.id),
             updated: FixedDateTime::from(p.last_changed()),
             published: Some(p.date),
             authors: input.authors(r).into_iter().map(person).collect(),
             links: vec![Link {
-                href: p.url.clone(),
+                href: x(&p.url),
                 rel: "alternate".into(),
                 mime_type: Some("text/html".into()),
-                title: Some(p.title.clone()),
+                title: Some(x(&p.title)),
                 ..Default::default()
             }],
-            summary: (!r.summary_html.is_empty()).then(|| Text::html(r.summary_html.clone())),
+            summary: (!r.summary_html.is_empty()).then(|| Text::html(x(&r.summary_html))),
             content: Some(Content {
-                base: Some(p.url.clone()),
-                value: Some(r.html.clone()),
+                base: Some(x(&p.url)),
+                value: Some(x(&r.html)),
                 content_type: Some("html".into()),
                 ..Default::default()
             }),
             categories: p
                 .feed_categories()
                 .into_iter()
-                .map(|c| Category { term: c.to_string(), ..Default::default() })
+                .map(|c| Category { term: x(c), ..Default::default() })
                 .collect(),
             ..Default::default()
         }
     });
     Feed {
-        title: Text::plain(site.title.clone()),
-        subtitle: (!site.description.is_empty()).then(|| Text::plain(site.description.clone())),
-        id: input.self_url.clone(),
+        title: Text::plain(x(&site.title)),
+        subtitle: (!site.description.is_empty()).then(|| Text::plain(x(&site.description))),
+        id: x(&input.self_url),
         updated: input.updated,
         authors: site.author.clone().into_iter().map(person).collect(),
         links,
         generator: Some(Generator { value: "newsdesk".into(), uri: None, version: None }),
-        lang: Some(site.language.clone()),
+        lang: Some(x(&site.language)),
         entries: entries.collect(),
         ..Default::default()
     }

@@ -1,19 +1,21 @@
 //! JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), serialised with serde.
 
 use super::FeedInput;
+use crate::chars::{strip, stripped};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::Write;
 
 /// The top-level object; field order is the spec's, and stable.
 #[derive(Serialize)]
 pub struct JsonFeed<'a> {
     pub version: &'static str,
-    pub title: &'a str,
+    pub title: Cow<'a, str>,
     pub home_page_url: String,
-    pub feed_url: &'a str,
+    pub feed_url: Cow<'a, str>,
     #[serde(skip_serializing_if = "str::is_empty")]
-    pub description: &'a str,
-    pub language: &'a str,
+    pub description: Cow<'a, str>,
+    pub language: Cow<'a, str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authors: Vec<Author>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -32,57 +34,59 @@ pub struct Author {
 pub struct Hub<'a> {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub url: &'a str,
+    pub url: Cow<'a, str>,
 }
 
 #[derive(Serialize)]
 pub struct JsonItem<'a> {
-    pub id: &'a str,
-    pub url: &'a str,
-    pub title: &'a str,
-    pub content_html: &'a str,
+    pub id: Cow<'a, str>,
+    pub url: Cow<'a, str>,
+    pub title: Cow<'a, str>,
+    pub content_html: Cow<'a, str>,
     #[serde(skip_serializing_if = "str::is_empty")]
-    pub summary: &'a str,
+    pub summary: Cow<'a, str>,
     pub date_published: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_modified: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authors: Vec<Author>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<&'a str>,
+    pub tags: Vec<Cow<'a, str>>,
 }
 
 fn author(p: crate::model::Person) -> Author {
-    Author { url: p.url.or(p.email.map(|e| format!("mailto:{e}"))), name: p.name }
+    let url = p.url.or(p.email.map(|e| format!("mailto:{e}")));
+    Author { url: url.as_deref().map(stripped), name: stripped(&p.name) }
 }
 
-/// The feed as a serialisable value.
+/// The feed as a serialisable value; texts are stripped of the characters XML forbids
+/// ([`crate::chars`]) as in the XML feeds, so all three carry the same text.
 pub fn feed<'a>(input: &'a FeedInput) -> JsonFeed<'a> {
     let site = input.site;
     JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
-        title: &site.title,
-        home_page_url: input.home_url(),
-        feed_url: &input.self_url,
-        description: &site.description,
-        language: &site.language,
+        title: strip(&site.title),
+        home_page_url: stripped(&input.home_url()),
+        feed_url: strip(&input.self_url),
+        description: strip(&site.description),
+        language: strip(&site.language),
         authors: site.author.clone().into_iter().map(author).collect(),
-        hubs: input.hub.map(|url| Hub { kind: "WebSub", url }).into_iter().collect(),
+        hubs: input.hub.map(|url| Hub { kind: "WebSub", url: strip(url) }).into_iter().collect(),
         items: input
             .items
             .iter()
             .map(|r| {
                 let p = r.post;
                 JsonItem {
-                    id: &p.id,
-                    url: &p.url,
-                    title: &p.title,
-                    content_html: &r.html,
-                    summary: &r.summary_text,
+                    id: strip(&p.id),
+                    url: strip(&p.url),
+                    title: strip(&p.title),
+                    content_html: strip(&r.html),
+                    summary: strip(&r.summary_text),
                     date_published: p.date.to_rfc3339(),
                     date_modified: p.updated.map(|u| u.to_rfc3339()),
                     authors: input.authors(r).into_iter().map(author).collect(),
-                    tags: p.feed_categories(),
+                    tags: p.feed_categories().into_iter().map(strip).collect(),
                 }
             })
             .collect(),

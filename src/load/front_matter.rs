@@ -105,8 +105,15 @@ pub fn parse(yaml: &str, first_line: usize) -> Result<(Fields, Vec<Diagnostic>),
         }
     };
 
-    for (k, v) in map {
-        let Some(key) = scalar(&k) else { continue };
+    for (k, mut v) in map {
+        let Some(mut key) = scalar(&k) else { continue };
+        let bad = crate::chars::strip_in_place(&mut key).or_else(|| strip_value(&mut v));
+        if let Some(c) = bad {
+            let at = locate_value(&key);
+            warnings.push(
+                control_character(&format!("`{key}`"), c).at(at.line, 1).with_source(at.source, key.chars().count()),
+            );
+        }
         let wrong_type = |what: &str| {
             let at = locate_value(&key);
             Diagnostic::error("bad-front-matter", format!("`{key}` must be {what}"))
@@ -184,6 +191,26 @@ pub fn parse(yaml: &str, first_line: usize) -> Result<(Fields, Vec<Diagnostic>),
         }
     }
     Ok((fields, warnings))
+}
+
+/// The warning for a forbidden character in `what` (`` `title` ``, "the file name").
+pub fn control_character(what: &str, c: char) -> Diagnostic {
+    Diagnostic::warning(
+        "control-character",
+        format!("{what} contains {}, which XML forbids: it is left out of feeds and mail", crate::chars::describe(c)),
+    )
+    .help("delete it (most editors do not show it; in quoted YAML `\\e`, `\\x1b` or `\\u001b` write one)")
+}
+
+/// Removes XML-forbidden characters from every string in `v`; returns the first.
+fn strip_value(v: &mut Value) -> Option<char> {
+    match v {
+        Value::String(s) => crate::chars::strip_in_place(s),
+        Value::Sequence(items) => items.iter_mut().filter_map(strip_value).fold(None, |a, c| a.or(Some(c))),
+        Value::Mapping(m) => m.values_mut().filter_map(strip_value).fold(None, |a, c| a.or(Some(c))),
+        Value::Tagged(t) => strip_value(&mut t.value),
+        _ => None,
+    }
 }
 
 /// A known key within two edits of `key` (`tittle` → `title`), if any.
@@ -326,6 +353,43 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].help.as_deref(), Some("did you mean `title`? (unknown keys are kept for templates)"));
         assert_eq!(w[0].line, 2);
+    }
+
+    #[test]
+    fn control_characters_are_dropped_with_a_warning_at_their_key() {
+        let yaml =
+            "title: \"Week\\e[1m Ending\"\ntags: [ok, \"b\\0ad\"]\nauthor: {name: \"A\\vB\"}\nimage: \"x\\fy\"\n";
+        let (f, w) = parse(yaml, 2).unwrap();
+        assert_eq!(f.title.as_deref(), Some("Week[1m Ending"));
+        assert_eq!(f.tags, ["ok", "bad"]);
+        assert_eq!(f.authors[0].name, "AB");
+        assert_eq!(f.extra["image"], serde_json::json!("xy"));
+        let found: Vec<_> = w.iter().map(|d| (d.code, d.line, d.message.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "control-character",
+                    2,
+                    "`title` contains U+001B ESCAPE, which XML forbids: it is left out of feeds and mail"
+                ),
+                (
+                    "control-character",
+                    3,
+                    "`tags` contains U+0000 NULL, which XML forbids: it is left out of feeds and mail"
+                ),
+                (
+                    "control-character",
+                    4,
+                    "`author` contains U+000B LINE TABULATION, which XML forbids: it is left out of feeds and mail"
+                ),
+                (
+                    "control-character",
+                    5,
+                    "`image` contains U+000C FORM FEED, which XML forbids: it is left out of feeds and mail"
+                ),
+            ]
+        );
     }
 
     #[test]

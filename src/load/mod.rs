@@ -203,7 +203,10 @@ pub fn load_post(path: &Path, site: &Site, id_rule: &str) -> Result<(Post, Vec<D
         .map_err(|e| Diagnostic::error("unreadable", format!("cannot read this post: {e}")).in_file(path))?;
     let fm = split::split(BufReader::with_capacity(4096, file)).map_err(|e| split_error(e).in_file(path))?;
     let (fields, mut warnings) = front_matter::parse(&fm.yaml, fm.first_line).map_err(|d| d.in_file(path))?;
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(c) = crate::chars::strip_in_place(&mut stem) {
+        warnings.push(front_matter::control_character("the file name", c).in_file(path));
+    }
     let from_name = split_file_stem(&stem);
 
     let title = match fields.title.as_deref().map(str::trim) {
@@ -248,7 +251,18 @@ pub fn load_post(path: &Path, site: &Site, id_rule: &str) -> Result<(Post, Vec<D
             d
         })?,
         None => match from_name {
-            Some((Some(day), _)) => midnight(day, site.tz),
+            Some((Some(day), _)) => {
+                let date = midnight(day, site.tz);
+                if !date_in_range(date) {
+                    return Err(Diagnostic::error(
+                        "bad-date",
+                        format!("the file name's date `{}` is out of range: feeds and mail carry dates from 1970 to 9999", day.format("%Y-%m-%d")),
+                    )
+                    .in_file(path)
+                    .help("rename the file to the issue's real date (`YYYY-MM-DD-slug.md`), or add `date:` to the front matter"));
+                }
+                date
+            }
             _ => {
                 return Err(Diagnostic::error("no-date", "this post has no date")
                     .in_file(path)
@@ -257,6 +271,12 @@ pub fn load_post(path: &Path, site: &Site, id_rule: &str) -> Result<(Post, Vec<D
             }
         },
     };
+    if let Some(at) = fields.date.as_ref().filter(|_| !date_in_range(date)) {
+        return Err(out_of_range(&at.value, "date")
+            .in_file(path)
+            .at(at.line, at.column)
+            .with_source(at.source.clone(), at.value.chars().count()));
+    }
     let updated = match &fields.updated {
         Some(at) => Some(date::parse(&at.value, site.tz).map_err(|e| {
             Diagnostic::error("bad-date", e.message)
@@ -267,6 +287,14 @@ pub fn load_post(path: &Path, site: &Site, id_rule: &str) -> Result<(Post, Vec<D
         })?),
         None => None,
     };
+    if let (Some(u), Some(at)) = (updated, &fields.updated)
+        && !date_in_range(u)
+    {
+        return Err(out_of_range(&at.value, "updated")
+            .in_file(path)
+            .at(at.line, at.column)
+            .with_source(at.source.clone(), at.value.chars().count()));
+    }
 
     if let (Some(fm_slug), Some((_, name_slug))) = (&fields.slug, from_name)
         && fm_slug != name_slug
@@ -293,21 +321,49 @@ pub fn load_post(path: &Path, site: &Site, id_rule: &str) -> Result<(Post, Vec<D
 
     let path_part = expand(date, &permalink_pattern);
     let url = site.absolute(&path_part);
-    let id = match &fields.id {
-        Some(id) if id.contains(':') => id.clone(),
-        Some(id) => site.absolute(id),
+    // The site path the id is made from, when it is made from one.
+    let id_path = match &fields.id {
+        Some(id) if id.contains(':') => None,
+        Some(id) => Some(id.clone()),
         None => match id_rule {
-            "permalink" => url.clone(),
+            "permalink" => None,
             // jekyll-feed: `post.id` = dirname(url) joined with the slug (or the file's
             // whole base name), made absolute.
             "jekyll" => {
                 let tail = fields.slug.as_deref().unwrap_or(&stem);
                 let dir = permalink::dirname(&path_part);
-                let joined = if dir.ends_with('/') { format!("{dir}{tail}") } else { format!("{dir}/{tail}") };
-                site.absolute(&joined)
+                Some(if dir.ends_with('/') { format!("{dir}{tail}") } else { format!("{dir}/{tail}") })
             }
-            pattern => site.absolute(&expand(date, pattern)),
+            pattern => Some(expand(date, pattern)),
         },
+    };
+    // No URL or id may climb out of the site with `..`.
+    for (what, value) in [("URL", Some(&path_part)), ("feed id", id_path.as_ref())] {
+        let Some(value) = value.filter(|v| permalink::climbs(v)) else { continue };
+        let key = if fields.id.is_some() && what == "feed id" {
+            "id"
+        } else if fields.permalink.as_deref().is_some_and(permalink::climbs) {
+            "permalink"
+        } else {
+            "slug"
+        };
+        let mut d =
+            Diagnostic::error("climbs-out", format!("the post's {what} `{value}` climbs out of the site (`..`)"))
+                .in_file(path)
+                .help(format!("remove the `..` from `{key}`: a post's {what} must lie below `{}`", site.base_url));
+        match front_matter::locate(&fm.yaml, fm.first_line, key) {
+            Some(at) => {
+                let len = at.source.chars().count().saturating_sub(at.value_column - 1).max(1);
+                d = d.at(at.line, at.value_column).with_source(at.source, len);
+            }
+            None => d = d.help(format!("rename the file: its name gives the slug `{slug}`, which has a `..` segment")),
+        }
+        return Err(d);
+    }
+    let id = match (&fields.id, id_path) {
+        (Some(id), None) => id.clone(),
+        (_, Some(p)) => site.absolute(&p),
+        (None, None) => url.clone(),
     };
 
     let post = Post {
@@ -333,6 +389,21 @@ pub fn load_post(path: &Path, site: &Site, id_rule: &str) -> Result<(Post, Vec<D
     };
     let warnings = warnings.into_iter().map(|d| if d.file.is_none() { d.in_file(path) } else { d }).collect();
     Ok((post, warnings))
+}
+
+/// Dates feeds and mail can carry: RFC 822/3339 years have four digits, and a date
+/// before the Unix epoch (year 0 from a typo) is never a real issue's.
+fn date_in_range(d: DateTime<FixedOffset>) -> bool {
+    use chrono::Datelike;
+    (1970..=9999).contains(&d.year()) && d.timestamp() >= 0
+}
+
+fn out_of_range(value: &str, key: &str) -> Diagnostic {
+    Diagnostic::error(
+        "bad-date",
+        format!("`{}` is out of range: feeds and mail carry dates from 1970 to 9999", value.trim()),
+    )
+    .help(format!("write the issue's real date, e.g. `{key}: 2020-05-12 20:00:00 -0000`"))
 }
 
 /// The file name that would agree with a front-matter slug.
@@ -555,6 +626,49 @@ mod tests {
         let loaded = load_newest(&config, None, sel, 2);
         let days: Vec<_> = loaded.archive.posts.iter().map(|p| p.file_stem.as_str()).collect();
         assert_eq!(days, ["2020-01-10-draft", "2999-01-01-future"]);
+    }
+
+    #[test]
+    fn dates_before_1970_are_errors_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "2020-01-01-a.md", "---\ntitle: T\ndate: 0000-01-01\n---\n");
+        let e = load_post(&p, &site(), "permalink").unwrap_err();
+        assert_eq!((e.code, e.line, e.column), ("bad-date", 3, 7));
+        assert_eq!(e.message, "`0000-01-01` is out of range: feeds and mail carry dates from 1970 to 9999");
+        let p = write(dir.path(), "2020-01-02-b.md", "---\ntitle: T\ndate: 1970-01-01 00:30:00 +0100\n---\n");
+        assert_eq!(load_post(&p, &site(), "permalink").unwrap_err().line, 3);
+        let p = write(dir.path(), "2020-01-03-c.md", "---\ntitle: T\nupdated: 1969-12-31\n---\n");
+        assert_eq!(load_post(&p, &site(), "permalink").unwrap_err().line, 3);
+        let p = write(dir.path(), "0000-01-01-x.md", "---\ntitle: T\n---\n");
+        let e = load_post(&p, &site(), "permalink").unwrap_err();
+        assert!(e.message.starts_with("the file name's date `0000-01-01` is out of range"), "{}", e.message);
+        let p = write(dir.path(), "1970-01-01-epoch.md", "---\ntitle: T\n---\n");
+        assert!(load_post(&p, &site(), "permalink").is_ok());
+    }
+
+    #[test]
+    fn slugs_permalinks_and_ids_may_not_climb_out_of_the_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = Site { permalink: "/:title/".into(), ..site() };
+        let p = write(dir.path(), "2020-01-01-a.md", "---\ntitle: T\nslug: ../../etc/passwd\n---\n");
+        let e = load_post(&p, &site, "permalink").unwrap_err();
+        assert_eq!((e.code, e.line, e.column), ("climbs-out", 3, 7));
+        assert_eq!(e.message, "the post's URL `/../../etc/passwd/` climbs out of the site (`..`)");
+        let p = write(dir.path(), "2020-01-02-b.md", "---\ntitle: T\npermalink: /x/%2e%2e/y\n---\n");
+        assert_eq!(load_post(&p, &site, "permalink").unwrap_err().line, 3);
+        let p = write(dir.path(), "2020-01-03-c.md", "---\ntitle: T\nid: ../elsewhere\n---\n");
+        assert_eq!(
+            load_post(&p, &site, "permalink").unwrap_err().message,
+            "the post's feed id `../elsewhere` climbs out of the site (`..`)"
+        );
+        let p = write(dir.path(), "2020-01-04-...md", "---\ntitle: T\n---\n");
+        let e = load_post(&p, &site, "permalink").unwrap_err();
+        assert_eq!((e.code, e.line), ("climbs-out", 0));
+        // `:slug` slugifies, so the URL is fine; jekyll ids use the slug as written.
+        let site = Site { permalink: "/:year/:slug/".into(), ..site };
+        let p = write(dir.path(), "2020-01-05-e.md", "---\ntitle: T\nslug: a/../../b\n---\n");
+        assert!(load_post(&p, &site, "permalink").is_ok());
+        assert_eq!(load_post(&p, &site, "jekyll").unwrap_err().line, 3);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Checks on a body's links and raw HTML, run while rendering it.
 
-use super::{Lint, has_scheme};
+use super::{Lint, has_scheme, html, sanitize};
 use crate::diag::Diagnostic;
 use std::ops::Range;
 use url::Url;
@@ -18,6 +18,9 @@ pub(super) fn link(markdown: &str, range: &Range<usize>, dest: &str, base: Optio
     // Point at the destination inside `[text](dest)` when it is written there.
     let at = source.rfind(dest).filter(|_| !dest.is_empty()).map_or(range.start, |i| range.start + i);
     let len = dest.chars().count().max(1);
+    if !sanitize::url_allowed(dest) {
+        lint(at, len, removed_url("link", dest));
+    }
     if schemeless_domain(dest).is_some() {
         let resolved = base.and_then(|b| b.join(dest).ok()).map_or_else(|| dest.to_string(), String::from);
         lint(
@@ -41,6 +44,110 @@ pub(super) fn link(markdown: &str, range: &Range<usize>, dest: &str, base: Optio
                 )),
             );
         }
+    }
+}
+
+/// The warning for a link or image target (or URL attribute) the sanitiser removes.
+fn removed_url(what: &str, url: &str) -> Diagnostic {
+    let scheme = url::Url::parse(url).map(|u| u.scheme().to_string()).unwrap_or_default();
+    let shown: String = url.chars().take(60).collect();
+    let shown = if shown.len() < url.len() { format!("{shown}…") } else { shown };
+    match scheme.as_str() {
+        "javascript" | "vbscript" => Diagnostic::warning(
+            "active-content",
+            format!("{what} `{shown}` runs a script: it is removed from feeds and mail"),
+        )
+        .help("link to an `https://` page instead"),
+        "data" => Diagnostic::warning(
+            "active-content",
+            format!("{what} `{shown}` is a `data:` URL, which can carry scripts: it is removed from feeds and mail"),
+        )
+        .help("put the file on the web and use its `https://` address"),
+        _ => Diagnostic::warning(
+            "removed-link",
+            format!("{what} `{shown}` is removed from feeds and mail: only http, https and mailto links are kept"),
+        )
+        .help("use an `https://` address"),
+    }
+}
+
+/// Tags that run or embed active content.
+const ACTIVE_TAGS: &[&str] = &["script", "iframe", "object", "embed", "applet", "frame", "frameset", "noscript"];
+
+/// Warns about what the sanitiser removes from raw HTML: tags and attributes it does
+/// not keep (scripts, `on*` handlers, embeds, forms...) and URLs with other schemes.
+/// `fragment` is the raw HTML the `tags` were read from; `source_of` maps its offsets
+/// to the markdown's.
+pub(super) fn active_html(fragment: &str, tags: &[html::Tag], source_of: &dyn Fn(usize) -> usize, lint: &mut Lint<'_>) {
+    let lower = fragment.to_ascii_lowercase();
+    for t in tags.iter().filter(|t| !t.end) {
+        let len = t.name.chars().count() + 1;
+        if !sanitize::tag_allowed(&t.name) {
+            if !is_html_element(&t.name) {
+                continue; // `unknown-html-tag` says it
+            }
+            let tag = format!("<{}>", t.name);
+            let with_content =
+                if sanitize::content_removed(&t.name) { ", with its content" } else { " (its text stays)" };
+            let d = if ACTIVE_TAGS.contains(&t.name.as_str()) {
+                Diagnostic::warning(
+                    "active-content",
+                    format!("`{tag}` is active content: it is removed from feeds and mail{with_content}"),
+                )
+                .help("feed readers and mail clients block it anyway: link to a web page that has it instead")
+            } else {
+                Diagnostic::warning("removed-html", format!("`{tag}` is removed from feeds and mail{with_content}"))
+                    .help("feed readers and mail clients do not show it: use markdown, or link to a web page")
+            };
+            lint(source_of(t.offset), len, d);
+            continue;
+        }
+        // Where the tag's text ends, to find its attributes in.
+        let tag_end = lower[t.offset..].find('>').map_or(lower.len(), |i| t.offset + i);
+        for (name, value) in &t.attrs {
+            let at = lower[t.offset..tag_end].find(name.as_str()).map_or(t.offset, |i| t.offset + i);
+            let d = if name.starts_with("on") {
+                Diagnostic::warning(
+                    "active-content",
+                    format!("the `{name}` attribute runs a script: it is removed from feeds and mail"),
+                )
+                .help("delete it: readers never run scripts")
+            } else if !sanitize::attribute_allowed(&t.name, name, value) {
+                Diagnostic::warning(
+                    "removed-html",
+                    format!("the `{name}` attribute of `<{}>` is removed from feeds and mail", t.name),
+                )
+                .help("delete it, or use markdown for the formatting")
+            } else if sanitize::is_url_attribute(name) && !sanitize::url_allowed(value) {
+                removed_url(&format!("`{name}`"), value)
+            } else {
+                continue;
+            };
+            lint(source_of(at), name.chars().count(), d);
+        }
+    }
+}
+
+/// Warns about heading attributes (`# T {onclick=x}`) the sanitiser removes.
+pub(super) fn heading_attributes(attrs: &[(String, String)], at: usize, lint: &mut Lint<'_>) {
+    for (name, value) in attrs {
+        let name = name.to_ascii_lowercase();
+        let d = if name.starts_with("on") {
+            Diagnostic::warning(
+                "active-content",
+                format!("the `{name}` attribute runs a script: it is removed from feeds and mail"),
+            )
+            .help("delete it: readers never run scripts")
+        } else if !sanitize::attribute_allowed("h1", &name, value) {
+            Diagnostic::warning(
+                "removed-html",
+                format!("the heading attribute `{name}` is removed from feeds and mail"),
+            )
+            .help("keep `{#id}` and `{.class}`; other attributes do not survive")
+        } else {
+            continue;
+        };
+        lint(at, 1, d);
     }
 }
 

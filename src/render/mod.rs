@@ -5,7 +5,9 @@
 //! contents, absolute links and images (feeds and mail have no base URL), the summary,
 //! and the link checks that `check` reports with file and line.
 
+pub mod html;
 mod lint;
+pub mod sanitize;
 pub mod text;
 
 use crate::diag::{Diagnostic, line_at, line_col};
@@ -40,6 +42,9 @@ pub struct RenderedPost<'a> {
     pub toc: Vec<TocEntry>,
     /// Problems found in the body (links, raw HTML), with file lines.
     pub diagnostics: Vec<Diagnostic>,
+    /// Whether the sanitiser removed anything from `html` or `summary_html` (else they
+    /// are exactly what the markdown renders to).
+    pub sanitized: bool,
 }
 
 /// The markdown dialect: CommonMark plus the GitHub extensions editors expect.
@@ -62,23 +67,142 @@ pub fn render_markdown(post: &Post, markdown: String) -> RenderedPost<'_> {
     let base = Url::parse(&post.url).ok();
     let mut diagnostics = Vec::new();
     let mut toc = Vec::new();
-    let events = transform(&markdown, base.as_ref(), &post.url, &mut toc, &mut |offset, len, d: Diagnostic| {
-        let (line, column) = line_col(&markdown, offset);
+    // Characters XML forbids are dropped before parsing; `removed` maps offsets in the
+    // cleaned text back to the file.
+    let source = markdown;
+    let (markdown, removed) = strip_forbidden(&source);
+    let at_source = |offset: usize, len: usize, d: Diagnostic| {
+        let (line, column) = line_col(&source, offset);
         let file_line = line + post.body_start.line - 1;
-        diagnostics.push(d.in_file(&post.source).at(file_line, column).with_source(line_at(&markdown, offset), len));
-    });
+        d.in_file(&post.source).at(file_line, column).with_source(line_at(&source, offset), len)
+    };
+    const SHOWN: usize = 10;
+    for (i, &(at, _)) in removed.iter().enumerate().take(SHOWN) {
+        let earlier = i.checked_sub(1).map_or(0, |j| removed[j].1);
+        let c = source[at + earlier..].chars().next().unwrap_or_default();
+        let more = removed.len().saturating_sub(SHOWN);
+        let mut d = crate::load::front_matter::control_character("the body", c);
+        if i + 1 == SHOWN && more > 0 {
+            d.message.push_str(&format!(" ({more} more in this post are not shown)"));
+        }
+        diagnostics.push(at_source(at + earlier, 1, d));
+    }
+    let mut lint = |offset: usize, len: usize, d: Diagnostic| {
+        let before = removed.partition_point(|&(at, _)| at <= offset);
+        let offset = offset + before.checked_sub(1).map_or(0, |i| removed[i].1);
+        diagnostics.push(at_source(offset, len, d));
+    };
+    let events = transform(&markdown, base.as_ref(), &post.url, &mut toc, &mut lint);
 
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, events.iter().map(|(e, _)| e.clone()));
 
-    let (summary_html, summary_text) = match &post.summary {
+    let (mut summary_html, summary_text) = match &post.summary {
         Some(s) => render_inline(s, base.as_ref(), &post.url),
         None => summary_from_body(&markdown, &events, base.as_ref(), &post.url),
     };
-    RenderedPost { post, markdown: markdown.clone(), html, summary_html, summary_text, toc, diagnostics }
+    drop(events);
+    // Active content never reaches a feed or the mail; clean HTML keeps its bytes.
+    let mut sanitized = false;
+    for h in [&mut html, &mut summary_html] {
+        if let std::borrow::Cow::Owned(clean) = sanitize::sanitize(h) {
+            *h = clean;
+            sanitized = true;
+        }
+    }
+    RenderedPost { post, markdown, html, summary_html, summary_text, toc, diagnostics, sanitized }
+}
+
+/// `text` without the characters XML forbids, and for each one removed (its offset in
+/// the result, bytes removed up to and including it): a result offset `o` was at
+/// `o + bytes removed by the last entry at or before o`.
+fn strip_forbidden(text: &str) -> (String, Vec<(usize, usize)>) {
+    if !text.chars().any(crate::chars::is_forbidden) {
+        return (text.to_string(), Vec::new());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut removed = Vec::new();
+    for c in text.chars() {
+        if crate::chars::is_forbidden(c) {
+            let total = removed.last().map_or(0, |&(_, n)| n) + c.len_utf8();
+            removed.push((out.len(), total));
+        } else {
+            out.push(c);
+        }
+    }
+    (out, removed)
 }
 
 type Lint<'l> = dyn FnMut(usize, usize, Diagnostic) + 'l;
+
+/// How many elements a body may nest inside each other (quotes, lists and their items,
+/// emphasis, links, raw HTML elements). LWKD's 386 issues nest at most 5. Deeper
+/// structure is cut off at this depth and reported as an error: HTML parsers and CSS
+/// inliners walk the tree recursively and take time growing with the depth for each
+/// element, so 20,000 `>` would overflow the stack.
+pub const MAX_NESTING: usize = 64;
+
+/// The error for a body nested deeper than [`MAX_NESTING`].
+fn too_deep() -> Diagnostic {
+    Diagnostic::error(
+        "too-deep",
+        format!("nesting deeper than {MAX_NESTING} levels (quotes, lists, emphasis or HTML elements inside each other)"),
+    )
+    .help(format!(
+        "each `>` or indented `-` opens one more level: flatten the structure (no reader can show {MAX_NESTING} levels of indentation); feeds and mail are not written until then"
+    ))
+}
+
+/// Keeps a body's element nesting within [`MAX_NESTING`]: markdown elements past the
+/// limit are dropped (their text stays), raw HTML that would open elements past it is
+/// dropped whole. Reports the first place once.
+#[derive(Default)]
+struct Nesting {
+    /// For each open markdown element: whether it was dropped.
+    open: Vec<bool>,
+    /// Elements that raw HTML left open.
+    raw: html::OpenElements,
+    reported: bool,
+}
+
+impl Nesting {
+    /// A markdown element starts at `at`: false when it must be dropped.
+    fn start(&mut self, at: usize, lint: &mut Lint<'_>) -> bool {
+        let keep = self.open.len() + 1 + self.raw.depth <= MAX_NESTING;
+        self.open.push(!keep);
+        if !keep {
+            self.report(at, lint);
+        }
+        keep
+    }
+
+    /// A markdown element ends: false when its start was dropped.
+    fn end(&mut self) -> bool {
+        !self.open.pop().unwrap_or(false)
+    }
+
+    /// Raw HTML with `tags` starts at `at`: false when it must be dropped. Offsets of the
+    /// tags are mapped to the source by `source_of`.
+    fn raw_html(&mut self, tags: &[html::Tag], source_of: impl Fn(usize) -> usize, lint: &mut Lint<'_>) -> bool {
+        match self.raw.after(tags, MAX_NESTING.saturating_sub(self.open.len())) {
+            Ok(after) => {
+                self.raw = after;
+                true
+            }
+            Err(i) => {
+                self.report(source_of(tags[i].offset), lint);
+                false
+            }
+        }
+    }
+
+    fn report(&mut self, at: usize, lint: &mut Lint<'_>) {
+        if !self.reported {
+            self.reported = true;
+            lint(at, 1, too_deep());
+        }
+    }
+}
 
 /// Rewrites the event stream: heading ids, absolute URLs; reports lints by byte offset.
 fn transform<'m>(
@@ -92,10 +216,21 @@ fn transform<'m>(
     let mut used_ids: HashMap<String, usize> = HashMap::new();
     let mut heading_start: Option<usize> = None;
     let mut link_start: Option<(usize, Range<usize>, String)> = None;
+    let mut nesting = Nesting::default();
+    // The open HTML block: where its start event is in `out`.
+    let mut html_block: Option<usize> = None;
 
     for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
+        match &event {
+            Event::Start(_) if !nesting.start(range.start, lint) => continue,
+            Event::End(_) if !nesting.end() => continue,
+            _ => {}
+        }
         let event = match event {
-            Event::Start(Tag::Heading { .. }) => {
+            Event::Start(Tag::Heading { ref attrs, .. }) => {
+                let attrs: Vec<(String, String)> =
+                    attrs.iter().map(|(k, v)| (k.to_string(), v.as_deref().unwrap_or("").to_string())).collect();
+                lint::heading_attributes(&attrs, range.start, lint);
                 heading_start = Some(out.len());
                 event
             }
@@ -149,12 +284,47 @@ fn transform<'m>(
                 lint::link(markdown, &range, &dest_url, base, lint);
                 Event::Start(Tag::Image { link_type, dest_url: absolutize(dest_url, base), title, id })
             }
+            Event::Start(Tag::HtmlBlock) => {
+                html_block = Some(out.len());
+                event
+            }
+            Event::End(TagEnd::HtmlBlock) => {
+                // A block's lines are separate events, and a tag may span lines: the
+                // block is read as one fragment.
+                if let Some(start) = html_block.take() {
+                    let lines: Vec<&Range<usize>> =
+                        out[start + 1..].iter().filter(|(e, _)| matches!(e, Event::Html(_))).map(|(_, r)| r).collect();
+                    let mut fragment = String::new();
+                    let mut segments = Vec::with_capacity(lines.len());
+                    for r in lines {
+                        segments.push((fragment.len(), r.start));
+                        fragment.push_str(&markdown[r.clone()]);
+                    }
+                    let source_of = |offset: usize| {
+                        let i = segments.partition_point(|(s, _)| *s <= offset).saturating_sub(1);
+                        segments.get(i).map_or(range.start, |(s, src)| src + (offset - s))
+                    };
+                    let tags = html::tags(&fragment);
+                    lint::active_html(&fragment, &tags, &source_of, lint);
+                    if !nesting.raw_html(&tags, source_of, lint) {
+                        out.truncate(start + 1);
+                    }
+                }
+                event
+            }
+            // Inside an HTML block that was dropped for its depth.
+            Event::Html(_) if html_block.is_none() => continue,
             Event::Html(html) => {
                 lint::raw_html(&html, range.start, lint);
                 Event::Html(rewrite_html_urls(html, base))
             }
             Event::InlineHtml(html) => {
                 lint::raw_html(&html, range.start, lint);
+                let tags = html::tags(&html);
+                lint::active_html(&html, &tags, &|offset| range.start + offset, lint);
+                if !nesting.raw_html(&tags, |offset| range.start + offset, lint) {
+                    continue;
+                }
                 Event::InlineHtml(rewrite_html_urls(html, base))
             }
             other => other,
@@ -404,6 +574,60 @@ mod tests {
     fn render_str(md: &str) -> RenderedPost<'static> {
         let p = Box::leak(Box::new(post("https://lwkd.info/2020/20200512")));
         render_markdown(p, md.to_string())
+    }
+
+    /// Depth of the deepest element in well-formed `html` (pulldown-cmark's output).
+    fn element_depth(html: &str) -> usize {
+        let (mut depth, mut deepest) = (0usize, 0);
+        for t in html::tags(html) {
+            if t.end {
+                depth -= 1;
+            } else if !html::is_void(&t.name) {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+        }
+        deepest
+    }
+
+    #[test]
+    fn forbidden_characters_are_dropped_and_other_lints_keep_their_columns() {
+        let r = render_str("a\u{FFFF}\u{1B}b [x](cloud.google.com/y)\n\u{0}\n");
+        assert_eq!(r.markdown, "ab [x](cloud.google.com/y)\n\n");
+        assert!(!r.html.chars().any(crate::chars::is_forbidden), "{}", r.html);
+        let found: Vec<_> = r.diagnostics.iter().map(|d| (d.code, d.line, d.column)).collect();
+        assert_eq!(
+            found,
+            [
+                ("control-character", 7, 2),
+                ("control-character", 7, 3),
+                ("control-character", 8, 1),
+                ("schemeless-link", 7, 10)
+            ]
+        );
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_cut_off_and_reported_once() {
+        for md in [
+            format!("{} x\n", ">".repeat(1000)),
+            format!("{}x\n", "- ".repeat(1000)),
+            format!("> {}x\n\n> {}y\n", "- ".repeat(500), "> ".repeat(500)),
+            format!("{0}x{0}\n", "*".repeat(1000)),
+            format!("{}x\n", "<span>".repeat(1000)),
+            format!("{}\n\nafter\n", "<div>".repeat(1000)),
+        ] {
+            let r = render_str(&md);
+            let errors: Vec<_> = r.diagnostics.iter().filter(|d| d.is_error()).collect();
+            assert_eq!(errors.len(), 1, "{md:.40}: {:?}", r.diagnostics);
+            assert_eq!((errors[0].code, errors[0].line), ("too-deep", 7));
+            assert!(r.html.contains('x') || r.html.contains("after"), "the text stays: {}", r.html);
+            // What is left nests at most MAX_NESTING elements (raw HTML past it is dropped).
+            assert!(element_depth(&r.html) <= MAX_NESTING, "{md:.40}: {}", r.html);
+            let text = text::render_text(&md, None);
+            assert!(text.body.lines().all(|l| l.len() < 3 * MAX_NESTING + 10), "{md:.40}: {}", text.body);
+        }
+        assert!(render_str(&format!("{} x\n", ">".repeat(MAX_NESTING - 1))).diagnostics.is_empty());
     }
 
     #[test]

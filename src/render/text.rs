@@ -7,7 +7,7 @@
 //! references (`text [1]`) listed under the text, so a terminal mail client shows
 //! every address in full.
 
-use super::{absolutize, options};
+use super::{MAX_NESTING, absolutize, options};
 use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Parser, Tag, TagEnd};
 use unicode_width::UnicodeWidthStr;
 use url::Url;
@@ -17,7 +17,7 @@ pub const WIDTH: usize = 72;
 
 /// Joins a link's text to its `[n]` marker while wrapping, so the marker never starts
 /// a line on its own; replaced by a space afterwards.
-const GLUE: char = '\u{E000}';
+pub const GLUE: char = '\u{E000}';
 
 /// The plain-text body and the links it refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +44,13 @@ impl PlainText {
 
 /// Renders `markdown` as wrapped plain text; relative links resolve against `base`.
 pub fn render_text(markdown: &str, base: Option<&Url>) -> PlainText {
+    // The wrapper's own glue must not come from the text (it would turn into a space
+    // and join words into one that is never broken): a private-use character shows as
+    // nothing useful in plain text anyway.
+    let markdown: std::borrow::Cow<str> =
+        if markdown.contains(GLUE) { markdown.replace(GLUE, "\u{FFFD}").into() } else { markdown.into() };
     let mut w = Writer::new(base);
-    for event in Parser::new_ext(markdown, options()) {
+    for event in Parser::new_ext(&markdown, options()) {
         w.event(event);
     }
     w.flush();
@@ -90,6 +95,11 @@ struct Writer<'b> {
     table: Option<Table>,
     /// Set when a list item ends: the next item of the list follows without a blank line.
     item_ended: bool,
+    /// For each open element: whether it was dropped for being nested deeper than
+    /// [`MAX_NESTING`] (its text stays; the HTML renderer reports the error).
+    open: Vec<bool>,
+    /// The raw element whose content is being skipped (`script`, `style`).
+    raw_content: Option<&'static str>,
 }
 
 impl<'b> Writer<'b> {
@@ -106,10 +116,23 @@ impl<'b> Writer<'b> {
             open_links: Vec::new(),
             table: None,
             item_ended: false,
+            open: Vec::new(),
+            raw_content: None,
         }
     }
 
     fn event(&mut self, event: Event) {
+        match &event {
+            Event::Start(_) => {
+                let drop = self.open.len() >= MAX_NESTING;
+                self.open.push(drop);
+                if drop {
+                    return;
+                }
+            }
+            Event::End(_) if self.open.pop().unwrap_or(false) => return,
+            _ => {}
+        }
         if let Some(code) = &mut self.code {
             match event {
                 Event::Text(t) => code.push_str(&t),
@@ -124,6 +147,8 @@ impl<'b> Writer<'b> {
         match event {
             Event::Start(tag) => self.start(tag),
             Event::End(tag) => self.end(tag),
+            // Inside a raw `<script>` or `<style>`: code, not text.
+            Event::Text(_) if self.raw_content.is_some() => {}
             Event::Text(t) => self.push_inline(&t),
             Event::Code(t) => self.push_inline(&t),
             Event::SoftBreak => self.buf.push(' '),
@@ -133,7 +158,7 @@ impl<'b> Writer<'b> {
                 self.line_block("* * *");
             }
             Event::Html(html) | Event::InlineHtml(html) => {
-                let text = strip_tags(&html);
+                let text = strip_tags(&html, &mut self.raw_content);
                 if html.trim_start().to_ascii_lowercase().starts_with("<br") {
                     self.buf.push('\n');
                 } else {
@@ -282,7 +307,8 @@ impl<'b> Writer<'b> {
             let alt = if text.is_empty() { "image".to_string() } else { format!("image: {text}") };
             self.buf.push_str(&format!("[{alt}]"));
         }
-        if target.is_empty() {
+        // Nothing to list for a target the HTML part drops too (`javascript:`, `data:`).
+        if target.is_empty() || !super::sanitize::url_allowed(&target) {
             return;
         }
         let shown = target.strip_prefix("mailto:").unwrap_or(&target);
@@ -425,17 +451,36 @@ fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Removes `<...>` tags from a raw HTML fragment, keeping its text.
-fn strip_tags(html: &str) -> String {
+/// Removes `<...>` tags from a raw HTML fragment, keeping its text but not the content
+/// of `<script>` and `<style>` (which may go on into later fragments: `skipping`).
+fn strip_tags(html: &str, skipping: &mut Option<&'static str>) -> String {
     let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            _ if !in_tag => out.push(c),
-            _ => {}
+    let lower = html.to_ascii_lowercase();
+    let mut i = 0;
+    while i < html.len() {
+        if let Some(name) = *skipping {
+            match lower[i..].find(&format!("</{name}")) {
+                Some(end) => {
+                    i += end;
+                    *skipping = None;
+                }
+                None => return out,
+            }
         }
+        let Some(rel) = html[i..].find('<') else {
+            out.push_str(&html[i..]);
+            break;
+        };
+        out.push_str(&html[i..i + rel]);
+        let start = i + rel;
+        let end = html[start..].find('>').map_or(html.len(), |e| start + e + 1);
+        let tag = &lower[start..end];
+        *skipping = ["script", "style"].into_iter().find(|n| {
+            tag.strip_prefix('<')
+                .and_then(|t| t.strip_prefix(n))
+                .is_some_and(|t| t.starts_with(['>', ' ', '\t', '\n', '/']))
+        });
+        i = end;
     }
     out
 }
@@ -556,6 +601,28 @@ mod tests {
         assert_eq!(lines.len(), 3, "{}", t.body);
         assert!(lines[1].ends_with("distroless [1]"), "{}", t.body);
         assert_eq!(lines[2], "-".repeat(lines[0].chars().count().max(lines[1].chars().count())));
+    }
+
+    #[test]
+    fn scripts_and_styles_are_not_text() {
+        let t = text("<script>alert(1)</script>\n\nA <script>x()</script>b <style>p{}</style>c <b>d</b>\n");
+        assert_eq!(t.body, "A b c d\n");
+    }
+
+    #[test]
+    fn script_and_data_targets_are_not_listed() {
+        let t = text("[a](javascript:alert(1)) ![b](data:image/png;base64,AA) [c](https://x.org)\n");
+        assert_eq!(t.body, "a [image: b] c [1]\n");
+        assert_eq!(t.links, ["https://x.org"]);
+    }
+
+    #[test]
+    fn the_wrappers_glue_in_the_text_does_not_join_words() {
+        let md = format!("Two words: {}\u{E000}{}\n", "x".repeat(50), "y".repeat(50));
+        let t = text(&md);
+        // A line past the width is one word, never two joined by the glue's space.
+        assert!(t.body.lines().all(|l| l.chars().count() <= WIDTH || !l.contains(' ')), "{}", t.body);
+        assert!(t.body.contains('\u{FFFD}'), "{}", t.body);
     }
 
     #[test]
