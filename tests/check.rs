@@ -232,3 +232,78 @@ fn relative_base_url_is_an_error() {
     site.run(&["build", "--out", "_site"]).expect_code(1);
     assert!(!site.path("_site").exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// Secrets and settings in the config
+
+#[test]
+fn a_password_in_the_config_is_never_printed() {
+    const SECRET: &str = "hunter2-Pa55";
+    for lines in [
+        format!("[smtp]\nhost = \"smtp.example.org\"\npassword = \"{SECRET}\"\n"),
+        format!("[smtp]\npassword = {SECRET}\n"),
+        format!("[email]\nfrom = \"a@example.org\"\napi_key = \"{SECRET}\"\n"),
+        format!("[smtp]\npassword_env = \"{SECRET} \"\n"),
+    ] {
+        let site = Site::new(&format!("{LWKD_CONFIG}{lines}"));
+        site.post("2020-05-10-update.md", &seed_post());
+        for args in [
+            &["check"][..],
+            &["check", "--format", "json"],
+            &["build", "--format", "json"],
+            &["preview", "--format", "json"],
+            &["send", "--format", "json"],
+            &["subscribers", "list", "--format", "json"],
+            &["build"],
+            &["send", "--subscribers"],
+        ] {
+            let run = site.run(args);
+            run.expect_code(1);
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(!all.contains(SECRET), "{args:?} printed the secret:\n{all}");
+            assert!(all.contains("config.toml"), "{args:?}: {all}");
+            if lines.contains("password = ") {
+                assert!(all.contains("password_env") && all.contains("password_file"), "{args:?}: {all}");
+            }
+        }
+    }
+}
+
+#[test]
+fn check_refuses_smtp_and_subscriber_settings_that_send_would_refuse() {
+    for (lines, key, message) in [
+        ("[smtp]\nsecurity = \"ssl\"\n", "security", "unknown SMTP security `ssl`"),
+        (
+            "[smtp]\nhost = \"smtp.example.org\"\nsecurity = \"none\"\n",
+            "security",
+            "would send the message and password unencrypted",
+        ),
+        ("[smtp]\nport = \"587\"\n", "port", "`port` must be a whole number between 1 and 65535"),
+        (
+            "[subscribers]\nunsubscribe_url = \"https://lwkd.example.org/unsubscribe\"\n",
+            "unsubscribe_url",
+            "has no `{token}`",
+        ),
+    ] {
+        let text = format!("{LWKD_CONFIG}{lines}");
+        let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+        let site = Site::new(&text);
+        site.post("2020-05-10-update.md", &seed_post());
+        let run = site.run(&["check"]);
+        run.expect_code(1);
+        assert!(run.stderr.contains(&format!("config.toml:{line}:")), "{lines}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{lines}: {}", run.stderr);
+        assert!(run.stderr.contains("= help:"), "{lines}: {}", run.stderr);
+        let report = site.run(&["check", "--format", "json"]).json();
+        assert_eq!(report["diagnostics"][0]["line"], line, "{report}");
+    }
+}
+
+#[test]
+fn check_validates_the_email_section_even_without_posts() {
+    let site = Site::new(&format!("{LWKD_CONFIG}[email]\nfrom = \"not an address\"\ntransport = \"pigeon\"\n"));
+    let run = site.run(&["check"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("is not a mail address"), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown transport `pigeon`"), "{}", run.stderr);
+}

@@ -91,7 +91,8 @@ pub fn check(config: &Config, archive: &Archive, selection: Selection) -> Vec<Di
     if config.email.is_none() {
         return Vec::new();
     }
-    let Some(post) = archive.newest(selection) else { return Vec::new() };
+    // `[email]` is checked even when there is no issue to render.
+    let Some(post) = archive.newest(selection) else { return settings::settings(config).err().unwrap_or_default() };
     let mut report = Report::default();
     let Some((_, digest)) = render_digest(config, post, &mut report) else {
         return report.diagnostics;

@@ -1,7 +1,7 @@
 //! `[email]` checked and parsed once: addresses as lettre mailboxes, the `List-Id`, the
 //! unsubscribe targets. Every problem points at its line in `config.toml`.
 
-use crate::config::{Config, locate_key};
+use crate::config::{Config, locate_key, point_at_value};
 use crate::diag::Diagnostic;
 use lettre::message::Mailbox;
 use std::path::PathBuf;
@@ -35,15 +35,11 @@ impl Settings {
 
 /// Builds a diagnostic pointing at `key` in `[section]` of the config file.
 pub fn config_diagnostic(config: &Config, section: &str, key: &str, d: Diagnostic) -> Diagnostic {
-    let mut d = d.in_file(&config.path);
-    if let Ok(text) = std::fs::read_to_string(&config.path)
-        && let Some((line, src)) = locate_key(&text, section, key)
-    {
-        let col = src.find('=').map_or(1, |i| i + 2 + src[i + 1..].len() - src[i + 1..].trim_start().len());
-        let len = src.trim_end().chars().count().saturating_sub(col - 1).max(1);
-        d = d.at(line, col).with_source(src, len);
+    let d = d.in_file(&config.path);
+    match std::fs::read_to_string(&config.path).ok().and_then(|text| locate_key(&text, section, key)) {
+        Some((line, src)) => point_at_value(d, line, &src),
+        None => d,
     }
-    d
 }
 
 /// Reads `[email]` from the config.
