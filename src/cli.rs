@@ -147,7 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Preview(args) => crate::email::preview::run(&config, posts, &args, cwd.as_deref()),
         Command::Send(args) => crate::email::send::run(&config, posts, &args, cwd.as_deref()),
         Command::Subscribers { action } => crate::subscribers::cli::run(&config, action, cwd.as_deref()),
-        Command::Unsubscribe { target } => crate::subscribers::cli::run_unsubscribe(&config, &target),
+        Command::Unsubscribe { target } => crate::subscribers::cli::run_unsubscribe(&config, &target, cwd.as_deref()),
         Command::Status { post, format } => crate::delivery::status::run(&config, post.as_deref(), format),
     }
 }

@@ -250,3 +250,100 @@ fn bad_bytes_and_broken_quotes_are_reported_per_row() {
     assert_eq!(emails, ["ada@example.org", "carol@example.org"]);
     assert!(Path::new(&site.path("state/list.db")).exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// Database errors: the database named, and what to do
+
+/// Whether the tests run as root, who may write any file whatever its mode.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+impl Site {
+    /// Runs newsdesk as a user who can read the site but not write the database: as
+    /// `nobody` when the tests run as root, else as the current user after taking the
+    /// write bits away.
+    fn run_without_write_access(&self, args: &[&str]) -> Run {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let mode = |p: PathBuf, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        mode(self.dir.path().to_path_buf(), 0o755);
+        mode(self.path("config.toml"), 0o644);
+        mode(self.path("state"), 0o555);
+        mode(self.path("state/list.db"), 0o444);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_newsdesk"));
+        cmd.current_dir(self.dir.path()).args(args);
+        if running_as_root() {
+            cmd.uid(65534).gid(65534);
+        }
+        let out = cmd.output().unwrap();
+        mode(self.path("state"), 0o700);
+        mode(self.path("state/list.db"), 0o600);
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+#[test]
+fn a_database_newsdesk_cannot_write_is_named_with_what_to_do() {
+    let site = Site::new();
+    site.write("list.csv", "ada@example.org,Ada\n");
+    site.run(&["subscribers", "import", "list.csv"]).expect(0);
+    for args in [&["subscribers", "add", "grace@example.org"][..], &["subscribers", "import", "list.csv"]] {
+        let r = site.run_without_write_access(args);
+        r.expect(1);
+        let e = &r.stderr;
+        assert!(e.starts_with("state/list.db: error: "), "{args:?}: {e}");
+        assert!(e.contains("cannot write to the database") || e.contains("cannot open the database"), "{e}");
+        assert!(e.contains("= help: check the permissions of the file and of its folder"), "{e}");
+        assert!(e.contains("list.db-wal"), "{e}");
+    }
+    assert_eq!(site.rows(), [row("ada@example.org", Some("Ada"), "active")]);
+}
+
+#[test]
+fn a_locked_database_is_named_with_what_to_do() {
+    let site = Site::new();
+    site.write("list.csv", "ada@example.org,Ada\n");
+    site.run(&["subscribers", "import", "list.csv"]).expect(0);
+    // Another program holds the write lock for longer than newsdesk waits (5 s).
+    let other = site.db();
+    other.execute_batch("BEGIN IMMEDIATE; UPDATE subscribers SET name = 'Lovelace';").unwrap();
+    let r = site.run(&["subscribers", "add", "grace@example.org"]);
+    r.expect(1);
+    let e = &r.stderr;
+    assert!(
+        e.starts_with(
+            "state/list.db: error: the database is locked: another newsdesk (or another program) is using it"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("= help: wait for the other command to finish"), "{e}");
+    other.execute_batch("ROLLBACK").unwrap();
+    site.run(&["subscribers", "add", "grace@example.org"]).expect(0);
+}
+
+#[test]
+fn a_folder_where_the_database_should_be_is_named_with_what_to_do() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.path("state/list.db")).unwrap();
+    site.write("list.csv", "ada@example.org,Ada\n");
+    for args in [
+        &["subscribers", "import", "list.csv"][..],
+        &["subscribers", "list"],
+        &["subscribers", "add", "ada@example.org"],
+        &["unsubscribe", "0123456789abcdef0123456789abcdef"],
+        &["status"],
+    ] {
+        let r = site.run(args);
+        r.expect(1);
+        let e = &r.stderr;
+        assert!(e.contains("state/list.db"), "{args:?}: {e}");
+        assert!(e.contains("is a folder, not a database file"), "{args:?}: {e}");
+        assert!(e.contains("help: set `[subscribers] database` in config.toml to a file path"), "{args:?}: {e}");
+    }
+}

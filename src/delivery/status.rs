@@ -20,8 +20,15 @@ pub fn run(config: &Config, post: Option<&str>, format: Format) -> ExitCode {
 }
 
 fn collect(config: &Config, post: Option<&str>) -> Result<Vec<IssueStatus>, String> {
-    let conn = crate::subscribers::open_existing(&config.database_path()).map_err(|e| e.to_string())?;
-    let sql = |e: rusqlite::Error| format!("cannot read the ledger: {e}");
+    let path = config.database_path();
+    let conn = crate::subscribers::open_existing(&path).map_err(|e| match e {
+        crate::subscribers::SubscriberError::Db(e) => format!("{e}\n  = help: {}", e.help()),
+        other => other.to_string(),
+    })?;
+    let sql = |e: rusqlite::Error| {
+        let e = crate::db::DbError::at(&path, e);
+        format!("cannot read the ledger: {e}\n  = help: {}", e.help())
+    };
     let Some(wanted) = post else {
         return ledger::status(&conn, None).map_err(sql);
     };

@@ -141,7 +141,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         match crate::db::open(&config.database_path()) {
             Ok(c) => Some(c),
             Err(e) => {
-                report.push(Diagnostic::error("database", e.to_string()).help("check the folder's permissions"));
+                report.push(e.diagnostic());
                 return fail(report, serde_json::json!({ "ok": false }));
             }
         }
@@ -174,7 +174,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
             }
             Ok(None) => {}
             Err(e) => {
-                report.push(Diagnostic::error("database", format!("cannot read the send ledger: {e}")));
+                report.push(crate::db::DbError::at(&config.database_path(), e).diagnostic());
                 return fail(report, serde_json::json!({ "ok": false }));
             }
         }
@@ -236,7 +236,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
                 match ledger::begin(conn, &issue_id, &address, &p.summary.message_id, &p.summary.subject) {
                     Ok(id) => Some(id),
                     Err(e) => {
-                        report.push(Diagnostic::error("database", format!("cannot record the send: {e}")));
+                        report.push(crate::db::DbError::at(&config.database_path(), e).diagnostic());
                         return fail(report, serde_json::json!({ "ok": false }));
                     }
                 }

@@ -4,6 +4,7 @@
 use super::{AddOutcome, ImportOutcome, Status, SubscriberError};
 use crate::cli::{Format, print_report};
 use crate::config::Config;
+use crate::db::DbError;
 use crate::diag::Report;
 use clap::Subcommand;
 use std::io::Write;
@@ -68,12 +69,21 @@ impl SubscribersCommand {
 pub fn run(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) -> ExitCode {
     match run_inner(config, action, cwd) {
         Ok(code) => code,
-        Err(e) => fail(&e),
+        Err(e) => fail(e, &config.database_path(), cwd),
     }
 }
 
-fn fail(e: &SubscriberError) -> ExitCode {
-    eprintln!("error: {e}");
+/// Prints `e`; a database error names the database and says what to do.
+fn fail(e: SubscriberError, db_path: &Path, cwd: Option<&Path>) -> ExitCode {
+    let d = match e {
+        SubscriberError::Db(e) => e.diagnostic(),
+        SubscriberError::Sql(e) => DbError::at(db_path, e).diagnostic(),
+        other => {
+            eprintln!("error: {other}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprint!("{}", d.render(cwd));
     ExitCode::FAILURE
 }
 
@@ -189,7 +199,7 @@ fn report_import(out: &ImportOutcome, file: &Path, format: Format, cwd: Option<&
 }
 
 /// Runs `newsdesk unsubscribe TOKEN|EMAIL`.
-pub fn run_unsubscribe(config: &Config, target: &str) -> ExitCode {
+pub fn run_unsubscribe(config: &Config, target: &str, cwd: Option<&Path>) -> ExitCode {
     let result = super::open_existing(&config.database_path()).and_then(|conn| super::unsubscribe(&conn, target));
     match result {
         Ok(before) if before.status == Status::Unsubscribed => {
@@ -204,6 +214,6 @@ pub fn run_unsubscribe(config: &Config, target: &str) -> ExitCode {
             eprintln!("unsubscribed {}: they will get no further issues", before.email);
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e),
+        Err(e) => fail(e, &config.database_path(), cwd),
     }
 }
