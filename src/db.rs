@@ -193,7 +193,14 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
         return Err(DbError::IsFolder { path: shown });
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| DbError::Folder { path: shown.clone(), source })?;
+        create_private_dir(dir).map_err(|source| DbError::Folder { path: shown.clone(), source })?;
+    }
+    // The file holds every subscriber's unsubscribe token: created 0600 before SQLite
+    // opens it, so the `-wal` and `-shm` files SQLite adds (with the file's mode) are too.
+    match private_file_options().write(true).create_new(true).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(DbError::Folder { path: shown, source }),
     }
     let at = |e| DbError::at(path, e);
     let conn = Connection::open(path).map_err(at)?;
@@ -204,6 +211,39 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     conn.pragma_update(None, "foreign_keys", "ON").map_err(at)?;
     migrate(&conn, path)?;
     Ok(conn)
+}
+
+/// Options that create a file readable and writable by its owner only (0600 on Unix),
+/// for the database and the files beside it (the sent journal, the send lock).
+pub fn private_file_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Creates `dir` and any missing parents as private folders (0700 on Unix); folders
+/// that exist keep their mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The files newsdesk keeps beside the database that hold subscribers' data: the
+/// database, SQLite's write-ahead log and shared memory, and the sent journal.
+pub fn private_files(database: &Path) -> Vec<std::path::PathBuf> {
+    ["", "-wal", "-shm", ".sent-journal"]
+        .iter()
+        .map(|suffix| {
+            let mut name = database.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        })
+        .collect()
 }
 
 fn migrate(conn: &Connection, path: &Path) -> Result<(), DbError> {
@@ -225,6 +265,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn creates_and_reopens() {
@@ -236,6 +277,33 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len() as i64);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_the_files_sqlite_adds_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".newsdesk/newsdesk.db");
+        let conn = open(&path).unwrap();
+        conn.execute_batch("INSERT INTO subscribers (email, token, subscribed_at) VALUES ('a@b.org', 't', 'now')")
+            .unwrap();
+        assert_eq!(mode(&dir.path().join(".newsdesk")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        // While a connection is open SQLite keeps its write-ahead log and shared memory
+        // beside the file, with the file's mode.
+        for suffix in ["-wal", "-shm"] {
+            let p = PathBuf::from(format!("{}{suffix}", path.display()));
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+        // An existing folder keeps its mode.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(open(&shared.join("n.db")).unwrap());
+        assert_eq!(mode(&shared), 0o755);
+        assert_eq!(mode(&shared.join("n.db")), 0o600);
     }
 
     #[test]

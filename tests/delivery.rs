@@ -370,3 +370,46 @@ fn a_row_edited_by_hand_into_a_bad_address_fails_alone() {
     assert_eq!(row.state, "failed_permanent");
     assert!(row.reply.as_deref().unwrap().starts_with("not sent: `not an address` is not a valid address"), "{row:?}");
 }
+
+/// The permission bits of `p`.
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
+}
+
+#[test]
+fn the_database_its_journal_and_lock_are_private_and_check_warns_when_they_are_not() {
+    let server = SmtpServer::start();
+    // The import creates the folder and the database.
+    let list = ListSite::new(server.port(), 3, "");
+    let db = list.db_path();
+    assert_eq!(mode(db.parent().unwrap()), 0o700, "the database's folder");
+    assert_eq!(mode(&db), 0o600, "the database holds every unsubscribe token");
+    let out = list.send(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    for suffix in [".sent-journal", ".send-lock"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    let check = list.site.run(&["check"]);
+    assert!(!text(&check).contains("can be read by other users"), "{}", text(&check));
+
+    // A database made readable by others (an old newsdesk, a copy): check says so.
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", ".sent-journal"] {
+        let p = format!("{}{suffix}", db.display());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let check = list.site.run(&["check"]);
+    let shown = text(&check);
+    assert!(check.status.success(), "a warning, not an error: {shown}");
+    assert!(
+        shown.contains("state/newsdesk.db: warning: the database can be read by other users (mode 644)"),
+        "{shown}"
+    );
+    assert!(shown.contains("= help: run `chmod 600 state/newsdesk.db`"), "{shown}");
+    assert!(shown.contains("state/newsdesk.db.sent-journal: warning:"), "{shown}");
+    assert!(shown.contains("= help: run `chmod 600 state/newsdesk.db.sent-journal`"), "{shown}");
+    let strict = list.site.run(&["check", "--strict"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", text(&strict));
+}
