@@ -71,11 +71,17 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::subscribers::cli::SubscribersCommand,
     },
-    /// Unsubscribe someone by their token (from their unsubscribe link) or address.
+    /// Unsubscribe a reader by the token of their unsubscribe link (the editor: `--email ADDR`).
+    #[command(
+        after_help = "The unsubscribe page runs `newsdesk unsubscribe -- TOKEN` with the token from the link's URL.\nAn address is only taken with --email, so a page passing on what a visitor sent can only\nunsubscribe the holder of that link. Exit status: 0 when the subscriber is (now) unsubscribed."
+    )]
     Unsubscribe {
-        /// The token from the unsubscribe URL, or the email address.
-        #[arg(value_name = "TOKEN|EMAIL")]
-        target: String,
+        /// The token from the subscriber's unsubscribe link (32 hexadecimal digits).
+        #[arg(value_name = "TOKEN", required_unless_present = "email", conflicts_with = "email")]
+        token: Option<String>,
+        /// Unsubscribe this address instead (for the editor; never pass a visitor's input here).
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
     },
     /// Show the subscriber send ledger: counts per state and permanent failures.
     Status {
@@ -147,7 +153,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Preview(args) => crate::email::preview::run(&config, posts, &args, cwd.as_deref()),
         Command::Send(args) => crate::email::send::run(&config, posts, &args, cwd.as_deref()),
         Command::Subscribers { action } => crate::subscribers::cli::run(&config, action, cwd.as_deref()),
-        Command::Unsubscribe { target } => crate::subscribers::cli::run_unsubscribe(&config, &target, cwd.as_deref()),
+        Command::Unsubscribe { token, email } => {
+            crate::subscribers::cli::run_unsubscribe(&config, token.as_deref(), email.as_deref(), cwd.as_deref())
+        }
         Command::Status { post, format } => crate::delivery::status::run(&config, post.as_deref(), format),
     }
 }

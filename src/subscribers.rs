@@ -66,8 +66,14 @@ pub enum SubscriberError {
     Write(#[from] std::io::Error),
     #[error("`{address}` is not a valid email address: {reason}")]
     BadAddress { address: String, reason: String },
-    #[error("no subscriber has the address or token `{0}`")]
+    #[error("no subscriber has the address `{0}`")]
     NotFound(String),
+    #[error("no subscriber has this unsubscribe token (they may have been removed from the list)")]
+    UnknownToken,
+    #[error(
+        "this is not an unsubscribe token: tokens are the 32 hexadecimal digits at the end of a subscriber's unsubscribe link"
+    )]
+    NotAToken,
     #[error("`{email}` unsubscribed on {when}; pass --resubscribe to add them again (only with their consent)")]
     WasUnsubscribed { email: String, when: String },
 }
@@ -396,17 +402,34 @@ pub fn remove(conn: &Connection, raw_email: &str) -> Result<String, SubscriberEr
     Ok(email)
 }
 
-/// Marks a subscriber unsubscribed, found by token or (when it contains `@`) address.
+/// Marks the subscriber with this address unsubscribed: the editor's command
+/// (`newsdesk unsubscribe --email`), never what a reader's link carries.
 /// Returns the subscriber as it was before, so callers can tell "already unsubscribed".
-pub fn unsubscribe(conn: &Connection, token_or_email: &str) -> Result<Subscriber, SubscriberError> {
-    let key = token_or_email.trim();
-    let found = if key.contains('@') {
-        let email = normalise(key).map(|(e, _)| e).unwrap_or_else(|_| key.to_string());
-        find(conn, &email)?
-    } else {
-        query_one(conn, "WHERE token = ?1", key)?
-    };
-    let s = found.ok_or_else(|| SubscriberError::NotFound(key.to_string()))?;
+pub fn unsubscribe(conn: &Connection, email: &str) -> Result<Subscriber, SubscriberError> {
+    let key = email.trim();
+    let email = normalise(key).map(|(e, _)| e).unwrap_or_else(|_| key.to_string());
+    let s = find(conn, &email)?.ok_or_else(|| SubscriberError::NotFound(key.to_string()))?;
+    mark_unsubscribed(conn, s)
+}
+
+/// Whether `text` has the shape of an unsubscribe token (see [`new_token`]).
+pub fn is_token(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Marks the subscriber whose unsubscribe token this is unsubscribed: what the link
+/// in each message carries (`newsdesk unsubscribe TOKEN`). Anything that is not a
+/// token is refused, and the token is never repeated in an error.
+pub fn unsubscribe_token(conn: &Connection, token: &str) -> Result<Subscriber, SubscriberError> {
+    let token = token.trim().to_ascii_lowercase();
+    if !is_token(&token) {
+        return Err(SubscriberError::NotAToken);
+    }
+    let s = query_one(conn, "WHERE token = ?1", &token)?.ok_or(SubscriberError::UnknownToken)?;
+    mark_unsubscribed(conn, s)
+}
+
+fn mark_unsubscribed(conn: &Connection, s: Subscriber) -> Result<Subscriber, SubscriberError> {
     if s.status == Status::Active {
         conn.execute(
             "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1",
@@ -560,7 +583,7 @@ mod tests {
         let csv = "ada@example.org,Ada\nbob@example.org\n";
         import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
         let ada = find(&conn, "ada@example.org").unwrap().unwrap();
-        let before = unsubscribe(&conn, &ada.token).unwrap();
+        let before = unsubscribe_token(&conn, &ada.token).unwrap();
         assert_eq!(before.status, Status::Active);
         let again = import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
         assert_eq!((again.added, again.kept_unsubscribed, again.unchanged), (0, 1, 1));

@@ -119,7 +119,7 @@ fn subscribers_who_join_later_wait_for_include_new_and_unsubscribes_are_honoured
     assert_eq!(list.ledger()["late@example.org"].state, "sent");
 
     // A second issue: someone who unsubscribed is not mailed.
-    let un = list.site.run(&["unsubscribe", &address(2)]);
+    let un = list.site.run(&["unsubscribe", "--email", &address(2)]);
     assert!(un.status.success(), "{}", text(&un));
     let older = list.send(&["--post", "2020-05-03-update"]);
     assert!(older.status.success(), "{}", text(&older));

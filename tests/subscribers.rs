@@ -137,12 +137,14 @@ fn reimport_is_idempotent_and_never_resubscribes() {
     assert_eq!(site.rows(), before);
     assert_eq!(site.token("ada@example.org"), ada_token, "a re-import must not change tokens");
 
-    // Unsubscribe by token (what the link carries), then by address.
+    // Unsubscribe by token (what the link carries), then by address (the editor).
     let r = site.run(&["unsubscribe", &ada_token]);
     r.expect(0);
     assert!(r.stderr.contains("unsubscribed ada@example.org"), "{}", r.stderr);
-    site.run(&["unsubscribe", "Grace@Example.org"]).expect(0);
-    site.run(&["unsubscribe", "grace@example.org"]).expect(0).stderr.contains("already unsubscribed");
+    site.run(&["unsubscribe", "--email", "Grace@Example.org"]).expect(0);
+    let r = site.run(&["unsubscribe", "--email", "grace@example.org"]);
+    r.expect(0);
+    assert!(r.stderr.contains("already unsubscribed"), "{}", r.stderr);
 
     // The same old list imported again: they stay unsubscribed, and are still there.
     let r = site.run(&["subscribers", "import", "list.csv"]);
@@ -161,7 +163,7 @@ fn reimport_is_idempotent_and_never_resubscribes() {
 
     let r = site.run(&["unsubscribe", "0123456789abcdef0123456789abcdef"]);
     r.expect(1);
-    assert!(r.stderr.contains("no subscriber has the address or token"), "{}", r.stderr);
+    assert!(r.stderr.contains("no subscriber has this unsubscribe token"), "{}", r.stderr);
 }
 
 #[test]
@@ -169,7 +171,7 @@ fn export_round_trips_through_import_including_unsubscribes() {
     let site = Site::new();
     site.write("list.csv", "email,name\nada@example.org,\"Lovelace, Ada\"\ngrace@example.org,\nken@example.com,Ken\n");
     site.run(&["subscribers", "import", "list.csv"]).expect(0);
-    site.run(&["unsubscribe", "ken@example.com"]).expect(0);
+    site.run(&["unsubscribe", "--email", "ken@example.com"]).expect(0);
 
     let active = site.run(&["subscribers", "export"]);
     active.expect(0);
@@ -209,7 +211,8 @@ fn add_validates_and_remove_erases() {
 #[test]
 fn a_missing_database_is_named_and_not_created_by_reading_commands() {
     let site = Site::new();
-    for args in [&["subscribers", "list"][..], &["subscribers", "export"], &["unsubscribe", "x@example.org"]] {
+    for args in [&["subscribers", "list"][..], &["subscribers", "export"], &["unsubscribe", "--email", "x@example.org"]]
+    {
         let r = site.run(args);
         r.expect(1);
         assert!(r.stderr.contains("no subscriber database at"), "{args:?}: {}", r.stderr);
@@ -346,4 +349,53 @@ fn a_folder_where_the_database_should_be_is_named_with_what_to_do() {
         assert!(e.contains("is a folder, not a database file"), "{args:?}: {e}");
         assert!(e.contains("help: set `[subscribers] database` in config.toml to a file path"), "{args:?}: {e}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// `newsdesk unsubscribe`: a reader's token, or the editor's `--email`
+
+#[test]
+fn a_bare_unsubscribe_argument_is_a_token_only() {
+    let site = Site::new();
+    site.write("list.csv", "ada@example.org,Ada\ngrace@example.org,Grace\n");
+    site.run(&["subscribers", "import", "list.csv"]).expect(0);
+    let active = || site.rows().into_iter().filter(|r| r.2 == "active").count();
+
+    // What a web page would pass on from a URL: an address is refused, whatever the
+    // spelling, and nobody is unsubscribed.
+    for attempt in ["ada@example.org", " Ada@Example.org", "<ada@example.org>", "ada%40example.org@x"] {
+        let r = site.run(&["unsubscribe", "--", attempt]);
+        r.expect(1);
+        assert!(r.stderr.contains("looks like an email address, not an unsubscribe token"), "{attempt}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("= help: to unsubscribe someone by address, run `newsdesk unsubscribe --email"),
+            "{}",
+            r.stderr
+        );
+    }
+    // Not a token either (tokens are 32 hexadecimal digits); the text is not echoed.
+    for attempt in ["1 OR 1=1", "%", "--email=ada@example.org", "0123456789abcdef"] {
+        let r = site.run(&["unsubscribe", "--", attempt]);
+        r.expect(1);
+        assert!(!r.stderr.contains(attempt), "{attempt}: {}", r.stderr);
+    }
+    assert_eq!(active(), 2, "no attempt may unsubscribe anyone");
+
+    // A token that matches nobody: refused without echoing it.
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let r = site.run(&["unsubscribe", unknown]);
+    r.expect(1);
+    assert!(r.stderr.contains("no subscriber has this unsubscribe token"), "{}", r.stderr);
+    assert!(!r.stderr.contains(unknown), "{}", r.stderr);
+
+    // The token of the link works, and so does the editor's --email.
+    let r = site.run(&["unsubscribe", &site.token("ada@example.org")]);
+    r.expect(0);
+    assert!(r.stderr.contains("unsubscribed ada@example.org"), "{}", r.stderr);
+    let r = site.run(&["unsubscribe", "--email", "Grace@Example.org"]);
+    r.expect(0);
+    assert!(r.stderr.contains("unsubscribed grace@example.org"), "{}", r.stderr);
+    assert_eq!(active(), 0);
+    // Both together is a usage error.
+    site.run(&["unsubscribe", unknown, "--email", "ada@example.org"]).expect(2);
 }

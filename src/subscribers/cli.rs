@@ -198,9 +198,27 @@ fn report_import(out: &ImportOutcome, file: &Path, format: Format, cwd: Option<&
     }
 }
 
-/// Runs `newsdesk unsubscribe TOKEN|EMAIL`.
-pub fn run_unsubscribe(config: &Config, target: &str, cwd: Option<&Path>) -> ExitCode {
-    let result = super::open_existing(&config.database_path()).and_then(|conn| super::unsubscribe(&conn, target));
+/// Runs `newsdesk unsubscribe TOKEN` (a reader's link) or `newsdesk unsubscribe --email
+/// ADDR` (the editor). A bare argument that looks like an address is refused: whoever
+/// can pass an argument (a web page handing on a URL's path) could otherwise
+/// unsubscribe anyone.
+pub fn run_unsubscribe(config: &Config, token: Option<&str>, email: Option<&str>, cwd: Option<&Path>) -> ExitCode {
+    if let Some(token) = token
+        && (token.contains('@') || token.contains("%40"))
+    {
+        let d = crate::diag::Diagnostic::error(
+            "not-a-token",
+            "this looks like an email address, not an unsubscribe token: `newsdesk unsubscribe` takes the token of a subscriber's unsubscribe link",
+        )
+        .help("to unsubscribe someone by address, run `newsdesk unsubscribe --email ADDRESS` yourself (never from a web page)");
+        eprint!("{}", d.render(cwd));
+        return ExitCode::FAILURE;
+    }
+    let result = super::open_existing(&config.database_path()).and_then(|conn| match (token, email) {
+        (_, Some(email)) => super::unsubscribe(&conn, email),
+        (Some(token), None) => super::unsubscribe_token(&conn, token),
+        (None, None) => Err(SubscriberError::NotAToken),
+    });
     match result {
         Ok(before) if before.status == Status::Unsubscribed => {
             eprintln!(
