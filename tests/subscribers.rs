@@ -399,3 +399,97 @@ fn a_bare_unsubscribe_argument_is_a_token_only() {
     // Both together is a usage error.
     site.run(&["unsubscribe", unknown, "--email", "ada@example.org"]).expect(2);
 }
+
+// ---------------------------------------------------------------------------------------
+// CSV import: line numbers, separators, repeated rows
+
+#[test]
+fn crlf_files_report_the_right_lines() {
+    let site = Site::new();
+    site.write("list.csv", "email,name\r\nok@example.org,A\r\nbad,B\r\n\r\n\"multi\r\nline\",C\r\nworse,D\r\n");
+    let r = site.run(&["subscribers", "import", "list.csv"]);
+    r.expect(1);
+    assert!(r.stderr.contains("list.csv:3: error: `bad` is not a valid email address"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("list.csv:5: error: `multi\r\nline` is not a valid email address")
+            || r.stderr.contains("list.csv:5: error:"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("list.csv:7: error: `worse` is not a valid email address"), "{}", r.stderr);
+    // Old Mac line ends (CR only) count as lines too.
+    site.write("mac.csv", "email,name\rok2@example.org,A\rbad,B\r");
+    let r = site.run(&["subscribers", "import", "mac.csv"]);
+    r.expect(1);
+    assert!(r.stderr.contains("mac.csv:3: error: `bad` is not a valid email address"), "{}", r.stderr);
+    let emails: Vec<String> = site.rows().into_iter().map(|r| r.0).collect();
+    assert_eq!(emails, ["ok@example.org", "ok2@example.org"]);
+}
+
+#[test]
+fn semicolon_and_tab_separated_files_are_read_as_such() {
+    let site = Site::new();
+    site.write("semi.csv", "email;name\nada@example.org;Lovelace, Ada\ngrace@example.org;Grace\n");
+    let r = site.run(&["subscribers", "import", "semi.csv"]);
+    r.expect(0);
+    assert!(r.stderr.contains("imported semi.csv (separated by `;`): 2 added"), "{}", r.stderr);
+    site.write("tab.tsv", "ken@example.com\tKen\nlinus@example.net\tLinus\n");
+    let r = site.run(&["subscribers", "import", "tab.tsv", "--format", "json"]);
+    r.expect(0);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!((json["added"].as_u64(), json["delimiter"].as_str()), (Some(2), Some("\t")), "{json}");
+    assert_eq!(
+        site.rows(),
+        [
+            row("ada@example.org", Some("Lovelace, Ada"), "active"),
+            row("grace@example.org", Some("Grace"), "active"),
+            row("ken@example.com", Some("Ken"), "active"),
+            row("linus@example.net", Some("Linus"), "active"),
+        ]
+    );
+}
+
+#[test]
+fn a_file_whose_rows_are_all_rejected_says_nothing_was_imported() {
+    let site = Site::new();
+    site.write("list.csv", "email,name\nnope,A\nnever;B\n");
+    let r = site.run(&["subscribers", "import", "list.csv"]);
+    r.expect(1);
+    assert!(!r.stderr.contains("the other rows were imported"), "{}", r.stderr);
+    assert!(r.stderr.contains("2 rows were rejected (listed above) and nothing was imported"), "{}", r.stderr);
+    // The row with a `;` in its address gets a hint about the separator.
+    assert!(r.stderr.contains("list.csv:3: error: `never;B`"), "{}", r.stderr);
+    assert!(r.stderr.contains("separated by `;`"), "{}", r.stderr);
+    assert!(site.rows().is_empty());
+}
+
+#[test]
+fn a_row_repeated_in_one_file_is_reported_with_both_lines() {
+    let site = Site::new();
+    site.write(
+        "list.csv",
+        "email,name\nada@example.org,Ada\nbob@example.org,Bob\nADA@example.org,Ada Lovelace\nbob@example.org,Bob\n",
+    );
+    let r = site.run(&["subscribers", "import", "list.csv"]);
+    r.expect(1);
+    let e = &r.stderr;
+    // A different name for the same address: which is right is the editor's call.
+    assert!(e.contains("list.csv:4: error: `ADA@example.org` is already on line 2"), "{e}");
+    // The very same row again: harmless, but said.
+    assert!(e.contains("list.csv:5: warning: `bob@example.org` is already on line 3"), "{e}");
+    assert!(e.contains("2 added"), "{e}");
+    assert!(e.contains("1 repeated row skipped"), "{e}");
+    // The first one was imported, not silently renamed by the second.
+    assert_eq!(
+        site.rows(),
+        [row("ada@example.org", Some("Ada"), "active"), row("bob@example.org", Some("Bob"), "active")]
+    );
+
+    let json = site.run(&["subscribers", "import", "list.csv", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["rows"], 4);
+    assert_eq!(json["unchanged"], 2);
+    assert_eq!(json["duplicates"], 1);
+    assert_eq!(json["errors"], 1);
+    assert_eq!(json["warnings"], 1);
+}

@@ -165,7 +165,8 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
 }
 
 fn report_import(out: &ImportOutcome, file: &Path, format: Format, cwd: Option<&Path>) {
-    let report = Report { diagnostics: out.rejected.clone() };
+    let mut report = Report { diagnostics: out.rejected.iter().chain(&out.warnings).cloned().collect() };
+    report.sort();
     let shown = crate::diag::display_path(file, cwd);
     match format {
         Format::Json => {
@@ -185,14 +186,31 @@ fn report_import(out: &ImportOutcome, file: &Path, format: Format, cwd: Option<&
             if out.unsubscribed > 0 {
                 parts.push(format!("{} marked unsubscribed", out.unsubscribed));
             }
-            eprintln!("imported {shown}: {}", parts.join(", "));
-            if !out.rejected.is_empty() {
-                eprintln!(
-                    "{} row{} rejected (listed above): the other rows were imported; fix those rows and import \
-                     the file again",
-                    out.rejected.len(),
-                    if out.rejected.len() == 1 { " was" } else { "s were" }
-                );
+            if out.duplicates > 0 {
+                parts.push(format!(
+                    "{} repeated row{} skipped",
+                    out.duplicates,
+                    if out.duplicates == 1 { "" } else { "s" }
+                ));
+            }
+            let separator = match out.delimiter.as_str() {
+                "," => String::new(),
+                "\t" => " (separated by tabs)".into(),
+                d => format!(" (separated by `{d}`)"),
+            };
+            eprintln!("imported {shown}{separator}: {}", parts.join(", "));
+            let n = out.rejected.len();
+            if n > 0 {
+                let rows = if n == 1 { "1 row was".to_string() } else { format!("{n} rows were") };
+                if out.imported() == 0 {
+                    eprintln!(
+                        "{rows} rejected (listed above) and nothing was imported: fix them and import the file again"
+                    );
+                } else {
+                    eprintln!(
+                        "{rows} rejected (listed above): the other rows were imported; fix those rows and import the file again"
+                    );
+                }
             }
         }
     }
