@@ -213,6 +213,15 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
+/// A database in memory with the current schema, for tests and fuzzing.
+pub fn open_in_memory() -> Result<Connection, DbError> {
+    let path = Path::new(":memory:");
+    let conn = Connection::open_in_memory().map_err(|e| DbError::at(path, e))?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| DbError::at(path, e))?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
 /// Options that create a file readable and writable by its owner only (0600 on Unix),
 /// for the database and the files beside it (the sent journal, the send lock).
 pub fn private_file_options() -> std::fs::OpenOptions {
