@@ -411,3 +411,36 @@ fn open_starts_the_desktop_browser_when_there_is_one() {
         .expect("xdg-open was started");
     assert_eq!(opened.trim(), site.path("_preview/message.html").display().to_string());
 }
+
+#[test]
+fn temporary_files_a_killed_build_or_preview_left_are_removed_by_the_next_run() {
+    let site = Site::new(&mail_config(closed_port()));
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for (dir, command) in [("_site", &["build"][..]), ("_preview", &["preview"][..])] {
+        std::fs::create_dir_all(site.path(dir)).unwrap();
+        // What a killed run leaves: our exact naming, last written long ago.
+        for name in [".newsdesk-Kil1ed.tmp", ".newsdesk-000000.tmp"] {
+            let f = std::fs::File::create(site.path(&format!("{dir}/{name}"))).unwrap();
+            f.set_len(1 << 20).unwrap();
+            f.set_modified(an_hour_ago).unwrap();
+        }
+        // Not ours, or not ours to judge: left alone.
+        for name in ["notes.tmp", ".newsdesk-Kil1ed.tmp.bak", ".newsdesk-toolong1.tmp", "newsdesk-Kil1ed.tmp"] {
+            let f = std::fs::File::create(site.path(&format!("{dir}/{name}"))).unwrap();
+            f.set_modified(an_hour_ago).unwrap();
+        }
+        let out = site.run(command);
+        assert!(out.status.success(), "{}", text(&out));
+        let mut left: Vec<String> = std::fs::read_dir(site.path(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("tmp"))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".newsdesk-Kil1ed.tmp.bak", ".newsdesk-toolong1.tmp", "newsdesk-Kil1ed.tmp", "notes.tmp"],
+            "{dir}"
+        );
+    }
+}
