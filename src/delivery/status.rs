@@ -36,7 +36,7 @@ fn collect(config: &Config, post: Option<&str>) -> Result<Vec<IssueStatus>, Stri
     if found.is_empty() {
         // Maybe a front-matter slug: resolve it through the posts, as `send --post` does.
         let loaded = crate::load::load(config, None);
-        if let Some(p) = loaded.archive.by_slug(wanted) {
+        if let Some(p) = crate::email::find_post(&loaded.archive, wanted) {
             found = ledger::status(&conn, Some(&p.id)).map_err(sql)?;
         }
     }
