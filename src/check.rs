@@ -7,7 +7,7 @@
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
 use crate::load;
-use crate::model::{Archive, Selection};
+use crate::model::{Archive, Post, Selection};
 use crate::render;
 use rayon::prelude::*;
 use std::path::Path;
@@ -21,6 +21,23 @@ pub fn check(config: &Config, posts_dir: Option<&Path>, selection: Selection) ->
     report.extend(private_files(config));
     report.sort();
     report
+}
+
+/// The warning for a post dated in the future, at its `date:` line.
+pub fn future_warning(p: &Post) -> Diagnostic {
+    let mut d = Diagnostic::warning(
+        "future-date",
+        format!(
+            "this post is dated {} (in the future): it is left out of feeds and mail until then",
+            p.date.format("%Y-%m-%d %H:%M %z")
+        ),
+    )
+    .in_file(&p.source)
+    .help("fix the date, or pass `--future` to publish it now");
+    if p.date_line > 0 {
+        d = d.at(p.date_line, 1);
+    }
+    d
 }
 
 /// A warning for each existing file of the subscriber database that others can read:
@@ -73,19 +90,7 @@ pub fn archive_checks(config: &Config, archive: &Archive, selection: Selection) 
         .collect();
     for p in &archive.posts {
         if !selection.future && p.date > selection.now {
-            let mut d = Diagnostic::warning(
-                "future-date",
-                format!(
-                    "this post is dated {} (in the future): it is left out of feeds and mail until then",
-                    p.date.format("%Y-%m-%d %H:%M %z")
-                ),
-            )
-            .in_file(&p.source)
-            .help("fix the date, or pass `--future` to publish it now");
-            if p.date_line > 0 {
-                d = d.at(p.date_line, 1);
-            }
-            out.push(d);
+            out.push(future_warning(p));
         }
     }
     if config.site.author.is_none() {

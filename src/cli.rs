@@ -143,7 +143,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let failed = report.has_errors() || (strict && report.warnings() > 0);
             print_report(&report, format, cwd.as_deref(), serde_json::json!({ "ok": !failed }));
             if format == Format::Human && !failed {
-                eprintln!("checked {}: no errors", display(&config.posts_dir, cwd.as_deref()));
+                eprintln!("checked {}: no errors", display(posts.unwrap_or(&config.posts_dir), cwd.as_deref()));
             }
             exit(failed)
         }
@@ -172,16 +172,24 @@ fn run_build(
         Ok(outcome) => {
             let ok = !outcome.report.has_errors();
             let written: Vec<String> = outcome.written.iter().map(|p| display(p, cwd)).collect();
+            let future: Vec<String> = outcome.future.iter().map(|p| display(p, cwd)).collect();
             print_report(
                 &outcome.report,
                 format,
                 cwd,
-                serde_json::json!({ "ok": ok, "written": written, "items": outcome.items }),
+                serde_json::json!({ "ok": ok, "written": written, "items": outcome.items, "future": future }),
             );
             if format == Format::Human {
                 if ok {
                     for w in &written {
                         eprintln!("wrote {w} ({} items)", outcome.items);
+                    }
+                    match future.len() {
+                        0 => {}
+                        1 => eprintln!("left out 1 post dated in the future (listed above); `--future` includes it"),
+                        n => {
+                            eprintln!("left out {n} posts dated in the future (listed above); `--future` includes them")
+                        }
                     }
                 } else {
                     eprintln!("error: nothing was written: fix the errors above and build again");
