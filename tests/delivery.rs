@@ -413,3 +413,27 @@ fn the_database_its_journal_and_lock_are_private_and_check_warns_when_they_are_n
     let strict = list.site.run(&["check", "--strict"]);
     assert_eq!(strict.status.code(), Some(1), "{}", text(&strict));
 }
+
+#[test]
+fn a_send_where_every_row_failed_says_so_instead_of_all_0_sent() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 3, "");
+    server.faults(|f| {
+        for i in 0..3 {
+            f.reject.insert(address(i), (550, "5.1.1 <mailbox> unknown".into()));
+        }
+    });
+    let first = list.send(&[]);
+    assert!(first.status.success(), "only permanent failures: nothing to retry: {}", text(&first));
+    assert_eq!(list.states()["failed_permanent"], 3);
+    let again = list.send(&[]);
+    assert!(again.status.success(), "{}", text(&again));
+    let shown = text(&again);
+    assert!(!shown.contains("already went to all"), "{shown}");
+    assert!(
+        shown.contains(
+            "nothing to send: every subscriber of this issue's send has been tried: 0 sent, 3 failed (see `newsdesk status`, retry with --retry-failed)"
+        ),
+        "{shown}"
+    );
+}
