@@ -415,6 +415,28 @@ fn the_database_its_journal_and_lock_are_private_and_check_warns_when_they_are_n
 }
 
 #[test]
+fn a_subscriber_is_told_they_subscribed_to_the_newsletter_not_the_list_address() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 2, "");
+    let out = list.send(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let messages = server.messages();
+    assert_eq!(messages.len(), 2);
+    for m in &messages {
+        let parsed = mail_parser::MessageParser::default().parse(&m.data).unwrap();
+        let txt = parsed.body_text(0).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+        let html = parsed.body_html(0).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+        for part in [&txt, &html] {
+            assert!(
+                part.contains("You receive this email because you subscribed to Last Week in Kubernetes Development."),
+                "{part}"
+            );
+            assert!(!part.contains("because you subscribed to lwkd@example.org"), "{part}");
+        }
+    }
+}
+
+#[test]
 fn a_send_where_every_row_failed_says_so_instead_of_all_0_sent() {
     let server = SmtpServer::start();
     let list = ListSite::new(server.port(), 3, "");

@@ -273,6 +273,7 @@ fn render_digest(inv: &Invocation, url_template: &str, report: &mut Report) -> O
     // Templates test `unsubscribe_page` to decide whether to print a link: every
     // subscriber has one.
     settings.unsubscribe_url = Some(url_template.to_string());
+    settings.subscriber_send = true;
     match Digest::render(config, settings, &rendered, crate::email::digest::render_time()) {
         Ok(d) => Some(d),
         Err(ds) => {

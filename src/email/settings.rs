@@ -24,6 +24,9 @@ pub struct Settings {
     /// Whether `templates` was left at its default (a missing default folder falls back
     /// to the built-in templates; a missing folder that was named explicitly is an error).
     pub templates_default: bool,
+    /// Whether each message goes to one subscriber of newsdesk's own list (`send
+    /// --subscribers`) rather than to the list address: `subscriber_send` in templates.
+    pub subscriber_send: bool,
 }
 
 impl Settings {
@@ -154,6 +157,7 @@ pub fn settings(config: &Config) -> Result<Settings, Vec<Diagnostic>> {
             unsubscribe_mailto,
             templates_dir: config.resolve(&email.templates),
             templates_default: email.templates == std::path::Path::new("email-templates"),
+            subscriber_send: false,
         }),
         _ => Err(problems),
     }
