@@ -376,3 +376,14 @@ fn check_with_posts_names_the_folder_it_checked() {
     run.expect_code(0);
     assert!(run.stderr.contains("checked posts: no errors"), "{}", run.stderr);
 }
+
+#[test]
+fn check_reads_the_dkim_key_as_preview_and_send_would() {
+    let mail = "[email]\nfrom = \"LWKD <lwkd@example.org>\"\n[email.dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nkey_file = \"missing.pem\"\n";
+    let site = Site::new(&format!("{LWKD_CONFIG}{mail}"));
+    site.post("2020-05-10-update.md", &seed_post());
+    let run = site.run(&["check"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("missing.pem"), "{}", run.stderr);
+    assert!(run.stderr.contains("= help: point `[email.dkim] key_file`"), "{}", run.stderr);
+}

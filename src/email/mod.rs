@@ -144,14 +144,21 @@ pub fn check(config: &Config, archive: &Archive, selection: Selection) -> Vec<Di
     if config.email.is_none() {
         return Vec::new();
     }
-    // `[email]` is checked even when there is no issue to render.
-    let Some(post) = archive.newest(selection) else { return settings::settings(config).err().unwrap_or_default() };
+    // `[email]` and its DKIM key are checked even when there is no issue to render, as
+    // `preview` and `send` would read them.
+    let mut out = crate::dkim::Signer::for_command(config).err().into_iter().collect::<Vec<_>>();
+    let Some(post) = archive.newest(selection) else {
+        out.extend(settings::settings(config).err().unwrap_or_default());
+        return out;
+    };
     let mut report = Report::default();
     let Some((_, digest)) = render_digest(config, post, &mut report) else {
-        return report.diagnostics;
+        out.extend(report.diagnostics);
+        return out;
     };
     // Body lints were reported for every post already; only the mail's own remain.
     let recipient =
         digest.list_recipient().unwrap_or_else(|| digest.test_recipient(digest.settings.from.email.clone()));
-    lint::lint(&digest, &digest.parts_for(&recipient))
+    out.extend(lint::lint(&digest, &digest.parts_for(&recipient)));
+    out
 }
