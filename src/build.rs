@@ -18,7 +18,12 @@ pub struct Outcome {
     pub written: Vec<PathBuf>,
     /// Items in each feed.
     pub items: usize,
+    /// Posts left out because they are dated in the future, oldest first.
+    pub future: Vec<PathBuf>,
 }
+
+/// How many future posts a build looks out for in the same pass as the newest posts.
+const FUTURE_LOOKAHEAD: usize = 64;
 
 /// Renders the newest `limit` published posts in parallel; a body that cannot be read
 /// becomes an error in `report`.
@@ -76,20 +81,37 @@ pub fn build(
     selection: Selection,
     out_dir: &Path,
 ) -> std::io::Result<Outcome> {
-    let loaded = load::load_newest(config, posts_dir, selection, config.feeds.limit);
-    let mut report = loaded.report;
+    let limit = config.feeds.limit;
+    // Future posts are newer than every other post, so keeping `limit` + a few more of
+    // the newest (future ones included) finds them in the same pass over the folder;
+    // with more of them than that, every post is kept instead.
+    let with_future = Selection { future: true, ..selection };
+    let is_future = |p: &Post| !selection.future && with_future.includes(p) && p.date > selection.now;
+    let mut loaded = if selection.future {
+        load::load_newest(config, posts_dir, selection, limit)
+    } else {
+        load::load_newest(config, posts_dir, with_future, limit + FUTURE_LOOKAHEAD)
+    };
+    if loaded.archive.posts.iter().filter(|p| is_future(p)).count() >= FUTURE_LOOKAHEAD {
+        loaded = load::load(config, posts_dir);
+    }
+    let future: Vec<&Post> = loaded.archive.posts.iter().filter(|p| is_future(p)).collect();
+    let mut report = Report::default();
+    report.extend(future.iter().map(|p| crate::check::future_warning(p)));
+    let future: Vec<PathBuf> = future.iter().map(|p| p.source.clone()).collect();
+    report.extend(loaded.report.diagnostics);
     if report.has_errors() {
         report.sort();
-        return Ok(Outcome { report, ..Outcome::default() });
+        return Ok(Outcome { report, future, ..Outcome::default() });
     }
     let items = render_newest(&loaded.archive, selection, config.feeds.limit, &mut report);
     if report.has_errors() {
         report.sort();
-        return Ok(Outcome { report, ..Outcome::default() });
+        return Ok(Outcome { report, future, ..Outcome::default() });
     }
     let mut staged = Staged::new();
     write_feeds(config, &items, out_dir, &mut staged)?;
     let written = staged.commit()?;
     report.sort();
-    Ok(Outcome { report, written, items: items.len() })
+    Ok(Outcome { report, written, items: items.len(), future })
 }

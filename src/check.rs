@@ -7,7 +7,7 @@
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
 use crate::load;
-use crate::model::{Archive, Selection};
+use crate::model::{Archive, Post, Selection};
 use crate::render;
 use rayon::prelude::*;
 use std::path::Path;
@@ -18,8 +18,62 @@ pub fn check(config: &Config, posts_dir: Option<&Path>, selection: Selection) ->
     let mut report = loaded.report;
     report.extend(archive_checks(config, &loaded.archive, selection));
     report.extend(crate::email::check(config, &loaded.archive, selection));
+    report.extend(private_files(config));
     report.sort();
     report
+}
+
+/// The warning for a post dated in the future, at its `date:` line.
+pub fn future_warning(p: &Post) -> Diagnostic {
+    let mut d = Diagnostic::warning(
+        "future-date",
+        format!(
+            "this post is dated {} (in the future): it is left out of feeds and mail until then",
+            p.date.format("%Y-%m-%d %H:%M %z")
+        ),
+    )
+    .in_file(&p.source)
+    .help("fix the date, or pass `--future` to publish it now");
+    if p.date_line > 0 {
+        d = d.at(p.date_line, 1);
+    }
+    d
+}
+
+/// A warning for each existing file of the subscriber database that others can read:
+/// it holds every subscriber's address and secret unsubscribe token.
+pub fn private_files(config: &Config) -> Vec<Diagnostic> {
+    let cwd = std::env::current_dir().ok();
+    let mut out = Vec::new();
+    for path in crate::db::private_files(&config.database_path()) {
+        let Some(mode) = group_or_other_bits(&path) else { continue };
+        let shown = crate::diag::display_path(&path, cwd.as_deref());
+        let what = if path == config.database_path() { "the database" } else { "this file of the database" };
+        out.push(
+            Diagnostic::warning(
+                "readable-database",
+                format!(
+                    "{what} can be read by other users (mode {mode:o}), and it holds every subscriber's address and unsubscribe token"
+                ),
+            )
+            .in_file(&path)
+            .help(format!("run `chmod 600 {shown}` (newsdesk creates its files that way)")),
+        );
+    }
+    out
+}
+
+/// The permission bits of `path` when group or others have any access to it.
+#[cfg(unix)]
+fn group_or_other_bits(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok().filter(|m| m.is_file())?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn group_or_other_bits(_: &Path) -> Option<u32> {
+    None
 }
 
 /// Body lints for every post plus archive-wide warnings.
@@ -36,19 +90,7 @@ pub fn archive_checks(config: &Config, archive: &Archive, selection: Selection) 
         .collect();
     for p in &archive.posts {
         if !selection.future && p.date > selection.now {
-            let mut d = Diagnostic::warning(
-                "future-date",
-                format!(
-                    "this post is dated {} (in the future): it is left out of feeds and mail until then",
-                    p.date.format("%Y-%m-%d %H:%M %z")
-                ),
-            )
-            .in_file(&p.source)
-            .help("fix the date, or pass `--future` to publish it now");
-            if p.date_line > 0 {
-                d = d.at(p.date_line, 1);
-            }
-            out.push(d);
+            out.push(future_warning(p));
         }
     }
     if config.site.author.is_none() {

@@ -71,11 +71,17 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::subscribers::cli::SubscribersCommand,
     },
-    /// Unsubscribe someone by their token (from their unsubscribe link) or address.
+    /// Unsubscribe a reader by the token of their unsubscribe link (the editor: `--email ADDR`).
+    #[command(
+        after_help = "The unsubscribe page runs `newsdesk unsubscribe -- TOKEN` with the token from the link's URL.\nAn address is only taken with --email, so a page passing on what a visitor sent can only\nunsubscribe the holder of that link. Exit status: 0 when the subscriber is (now) unsubscribed."
+    )]
     Unsubscribe {
-        /// The token from the unsubscribe URL, or the email address.
-        #[arg(value_name = "TOKEN|EMAIL")]
-        target: String,
+        /// The token from the subscriber's unsubscribe link (32 hexadecimal digits).
+        #[arg(value_name = "TOKEN", required_unless_present = "email", conflicts_with = "email")]
+        token: Option<String>,
+        /// Unsubscribe this address instead (for the editor; never pass a visitor's input here).
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
     },
     /// Show the subscriber send ledger: counts per state and permanent failures.
     Status {
@@ -137,7 +143,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let failed = report.has_errors() || (strict && report.warnings() > 0);
             print_report(&report, format, cwd.as_deref(), serde_json::json!({ "ok": !failed }));
             if format == Format::Human && !failed {
-                eprintln!("checked {}: no errors", display(&config.posts_dir, cwd.as_deref()));
+                eprintln!("checked {}: no errors", display(posts.unwrap_or(&config.posts_dir), cwd.as_deref()));
             }
             exit(failed)
         }
@@ -147,7 +153,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Preview(args) => crate::email::preview::run(&config, posts, &args, cwd.as_deref()),
         Command::Send(args) => crate::email::send::run(&config, posts, &args, cwd.as_deref()),
         Command::Subscribers { action } => crate::subscribers::cli::run(&config, action, cwd.as_deref()),
-        Command::Unsubscribe { target } => crate::subscribers::cli::run_unsubscribe(&config, &target),
+        Command::Unsubscribe { token, email } => {
+            crate::subscribers::cli::run_unsubscribe(&config, token.as_deref(), email.as_deref(), cwd.as_deref())
+        }
         Command::Status { post, format } => crate::delivery::status::run(&config, posts, post.as_deref(), format),
     }
 }
@@ -164,16 +172,24 @@ fn run_build(
         Ok(outcome) => {
             let ok = !outcome.report.has_errors();
             let written: Vec<String> = outcome.written.iter().map(|p| display(p, cwd)).collect();
+            let future: Vec<String> = outcome.future.iter().map(|p| display(p, cwd)).collect();
             print_report(
                 &outcome.report,
                 format,
                 cwd,
-                serde_json::json!({ "ok": ok, "written": written, "items": outcome.items }),
+                serde_json::json!({ "ok": ok, "written": written, "items": outcome.items, "future": future }),
             );
             if format == Format::Human {
                 if ok {
                     for w in &written {
                         eprintln!("wrote {w} ({} items)", outcome.items);
+                    }
+                    match future.len() {
+                        0 => {}
+                        1 => eprintln!("left out 1 post dated in the future (listed above); `--future` includes it"),
+                        n => {
+                            eprintln!("left out {n} posts dated in the future (listed above); `--future` includes them")
+                        }
                     }
                 } else {
                     eprintln!("error: nothing was written: fix the errors above and build again");

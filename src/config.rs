@@ -261,13 +261,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         |section: &str, key: &str| -> (usize, String) { locate_key(text, section, key).unwrap_or((0, String::new())) };
     let mut err = |code: &'static str, section: &str, key: &str, msg: String, help: String| {
         let (line, src) = at_key(section, key);
-        let mut d = Diagnostic::error(code, msg).in_file(path).help(help);
-        if line > 0 {
-            let col = src.find('=').map_or(1, |i| i + 2 + src[i + 1..].len() - src[i + 1..].trim_start().len());
-            let len = src.len().saturating_sub(col - 1).max(1);
-            d = d.at(line, col).with_source(src, len);
-        }
-        problems.push(d);
+        let d = Diagnostic::error(code, msg).in_file(path).help(help);
+        problems.push(if line > 0 { point_at_value(d, line, &src) } else { d });
     };
 
     let base_url = raw.site.base_url.trim_end_matches('/').to_string();
@@ -364,14 +359,35 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
             "write the hub's full address, e.g. `hub = \"https://pubsubhubbub.appspot.com/\"`".into(),
         );
     }
-    if raw.feeds.limit == 0 {
-        err(
-            "bad-limit",
+    // Numbers: the same wording as for a value of the wrong type.
+    let whole = |v: u64, lo: u64, hi: u64| (lo..=hi).contains(&v);
+    let number = |v: f64, lo: f64, hi: f64| v.is_finite() && v >= lo && v <= hi;
+    let smtp = &raw.smtp;
+    for (section, key, ok, help) in [
+        (
             "feeds",
             "limit",
-            "`limit = 0` would write empty feeds".into(),
-            "set how many of the newest posts each feed holds, e.g. `limit = 20`".into(),
-        );
+            whole(raw.feeds.limit as u64, 1, 10_000),
+            "how many of the newest posts each feed holds, e.g. `limit = 20`",
+        ),
+        ("smtp", "port", whole(smtp.port.into(), 1, 65_535), "587 for STARTTLS, 465 for TLS, 25 for a relay"),
+        ("smtp", "timeout_secs", whole(smtp.timeout_secs, 1, 3600), "e.g. `timeout_secs = 30`"),
+        ("smtp", "connections", whole(smtp.connections as u64, 1, 256), "e.g. `connections = 4`"),
+        ("smtp", "max_attempts", whole(smtp.max_attempts.into(), 1, 100), "e.g. `max_attempts = 5`"),
+        ("smtp", "max_per_second", number(smtp.max_per_second, 0.0, f64::MAX), "`0` means no limit"),
+        ("smtp", "retry_delay_secs", number(smtp.retry_delay_secs, 0.0, 3600.0), "e.g. `retry_delay_secs = 2.0`"),
+    ] {
+        if !ok {
+            let what = expectation(section, key).unwrap_or("a number");
+            err("bad-config-value", section, key, format!("`{key}` must be {what}"), help.to_string());
+        }
+    }
+    smtp_checks(smtp, &mut err);
+    if let Some(subs) = &raw.subscribers
+        && let Some(url) = &subs.unsubscribe_url
+        && let Err(why) = check_unsubscribe_template(url)
+    {
+        err("no-unsubscribe-url", "subscribers", "unsubscribe_url", why, UNSUBSCRIBE_URL_HELP.into());
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -402,21 +418,367 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
     })
 }
 
-/// Turns a TOML error into a diagnostic; unknown keys get the closest known one.
+/// `help:` for a `[subscribers] unsubscribe_url` that cannot work.
+pub const UNSUBSCRIBE_URL_HELP: &str = "set `unsubscribe_url = \"https://example.org/unsubscribe/{token}\"` under [subscribers]: each subscriber's link carries their token";
+
+/// `[subscribers] unsubscribe_url` as subscriber sends use it: an absolute http(s) URL
+/// with `{token}` where each subscriber's secret goes. The error is the message.
+pub fn check_unsubscribe_template(url: &str) -> Result<(), String> {
+    if !url.contains("{token}") {
+        return Err(format!(
+            "`unsubscribe_url = \"{url}\"` has no `{{token}}`, so no link could unsubscribe its reader"
+        ));
+    }
+    match url::Url::parse(&url.replace("{token}", "0")) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(format!("`unsubscribe_url = \"{url}\"` is not an http(s) URL")),
+    }
+}
+
+/// Whether `host` is this machine (`localhost`, 127.0.0.0/8, `::1`): the only place
+/// `[smtp] security = "none"` may send to.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim();
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `[smtp]` as `send` would refuse it, checked without reading the password and
+/// without connecting (the same rules as src/email/transport.rs and src/delivery/smtp.rs).
+fn smtp_checks(smtp: &SmtpConfig, err: &mut impl FnMut(&'static str, &str, &str, String, String)) {
+    let host = smtp.host.trim();
+    if host.is_empty() {
+        err(
+            "bad-smtp-host",
+            "smtp",
+            "host",
+            "`host` is empty".into(),
+            "write the mail server's name, e.g. `host = \"smtp.example.org\"`".into(),
+        );
+    }
+    match smtp.security.as_str() {
+        "starttls" | "tls" => {}
+        "none" if host.is_empty() || is_loopback(host) => {}
+        "none" => err(
+            "insecure-smtp",
+            "smtp",
+            "security",
+            format!("`security = \"none\"` would send the message and password unencrypted to `{host}`"),
+            "use \"starttls\" (port 587) or \"tls\" (port 465); \"none\" is only allowed for a server on this machine (localhost, 127.0.0.1, ::1)".into(),
+        ),
+        other => err(
+            "bad-security",
+            "smtp",
+            "security",
+            format!("unknown SMTP security `{other}`: `security` must be one of \"starttls\", \"tls\", \"none\""),
+            "use \"starttls\" (port 587), \"tls\" (port 465, sometimes called SSL) or \"none\" (localhost only)".into(),
+        ),
+    }
+    if let Some(var) = &smtp.password_env
+        && !is_env_name(var)
+    {
+        // Never shown: this may well be the password itself.
+        err(
+            "bad-password-env",
+            "smtp",
+            "password_env",
+            "`password_env` must be the name of an environment variable (letters, digits and `_`), and its value is not one (the value is not shown: if it is the password itself, delete it from config.toml)".into(),
+            PASSWORD_HELP.into(),
+        );
+    }
+    if smtp.username.is_some() && smtp.password_env.is_none() && smtp.password_file.is_none() {
+        err(
+            "no-smtp-password",
+            "smtp",
+            "username",
+            "`username` is set under [smtp] but no password source is".into(),
+            "add `password_env = \"NEWSDESK_SMTP_PASSWORD\"` (or `password_file`) under [smtp]".into(),
+        );
+    }
+}
+
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Where the SMTP password goes instead of the config text.
+const PASSWORD_HELP: &str = "put the password in an environment variable and write `password_env = \"NEWSDESK_SMTP_PASSWORD\"` under [smtp], or in a file only you can read and write `password_file = \"secrets/smtp-password\"`";
+
+/// What each key of config.toml holds, in the editor's words: the message for a value
+/// of the wrong type (instead of serde's `expected usize`) and for one out of range.
+const KEYS: &[(&str, &str, &str)] = &[
+    ("", "site", "a section: `[site]` with `title` and `base_url` below it"),
+    ("", "feeds", "a section: `[feeds]` with `key = value` lines below it"),
+    ("", "email", "a section: `[email]` with `key = value` lines below it"),
+    ("", "smtp", "a section: `[smtp]` with `key = value` lines below it"),
+    ("", "subscribers", "a section: `[subscribers]` with `key = value` lines below it"),
+    ("site", "title", "text in quotes, e.g. `title = \"Last Week in Kubernetes Development\"`"),
+    ("site", "description", "text in quotes"),
+    ("site", "base_url", "an absolute http(s) URL in quotes, e.g. `base_url = \"https://lwkd.info\"`"),
+    ("site", "language", "a language tag in quotes, e.g. `language = \"en\"`"),
+    ("site", "timezone", "a timezone name in quotes, e.g. `\"UTC\"` or `\"Europe/Berlin\"`"),
+    ("site", "posts", "a folder path in quotes, e.g. `posts = \"posts\"`"),
+    (
+        "site",
+        "permalink",
+        "a preset (`\"date\"`, `\"pretty\"`, ...) or a pattern such as `\"/:year/:slug\"`, in quotes",
+    ),
+    ("site", "author", "`\"Name <address>\"` or `{ name = \"...\", email = \"...\", url = \"...\" }`"),
+    ("feeds", "limit", "a whole number between 1 and 10000"),
+    ("feeds", "rss", "a file name in quotes, `true` or `false`"),
+    ("feeds", "atom", "a file name in quotes, `true` or `false`"),
+    ("feeds", "json", "a file name in quotes, `true` or `false`"),
+    ("feeds", "id", "`\"permalink\"`, `\"jekyll\"` or a pattern such as `\"/:year/:slug\"`, in quotes"),
+    ("feeds", "hub", "an http(s) URL in quotes"),
+    ("email", "from", "a mail address in quotes, e.g. `from = \"LWKD <lwkd@example.org>\"`"),
+    ("email", "to", "a mail address in quotes, e.g. `to = \"list@example.org\"`"),
+    ("email", "reply_to", "a mail address in quotes"),
+    ("email", "templates", "a folder path in quotes"),
+    ("email", "transport", "one of \"smtp\", \"sendmail\", \"file\""),
+    ("email", "file_dir", "a folder path in quotes"),
+    ("email", "sendmail", "a program name or path in quotes"),
+    ("email", "list_id", "a list identifier in quotes, e.g. `list_id = \"LWKD <lwkd.example.org>\"`"),
+    ("email", "unsubscribe_url", "an http(s) URL in quotes"),
+    ("email", "unsubscribe_mailto", "a mail address in quotes"),
+    ("email", "dkim", "a section: `[email.dkim]` with `domain`, `selector` and `key_file`"),
+    ("email.dkim", "domain", "a domain name in quotes"),
+    ("email.dkim", "selector", "a DKIM selector in quotes, e.g. `selector = \"s1\"`"),
+    ("email.dkim", "key_file", "a file path in quotes"),
+    ("smtp", "host", "a host name in quotes, e.g. `host = \"smtp.example.org\"`"),
+    ("smtp", "port", "a whole number between 1 and 65535"),
+    ("smtp", "security", "one of \"starttls\", \"tls\", \"none\""),
+    ("smtp", "username", "text in quotes"),
+    (
+        "smtp",
+        "password_env",
+        "the name of an environment variable in quotes, e.g. `password_env = \"NEWSDESK_SMTP_PASSWORD\"`",
+    ),
+    ("smtp", "password_file", "a file path in quotes"),
+    ("smtp", "timeout_secs", "a whole number of seconds between 1 and 3600"),
+    ("smtp", "connections", "a whole number between 1 and 256"),
+    ("smtp", "max_per_second", "a number of messages per second, 0 or more (0: no limit)"),
+    ("smtp", "max_per_hour", "a whole number, 0 or more (0: no limit)"),
+    ("smtp", "max_attempts", "a whole number between 1 and 100"),
+    ("smtp", "retry_delay_secs", "a number of seconds between 0 and 3600"),
+    ("subscribers", "database", "a file path in quotes"),
+    (
+        "subscribers",
+        "unsubscribe_url",
+        "an http(s) URL with `{token}` in quotes, e.g. `\"https://example.org/unsubscribe/{token}\"`",
+    ),
+];
+
+/// What `key` in `[section]` must be, in the editor's words.
+pub(crate) fn expectation(section: &str, key: &str) -> Option<&'static str> {
+    KEYS.iter().find(|(s, k, _)| *s == section && *k == key).map(|(_, _, what)| *what)
+}
+
+/// Whether a key names a secret: the value of such a line is never shown.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "passwd", "secret", "token", "api_key", "apikey"].iter().any(|w| k.contains(w))
+}
+
+/// The keys written on a config line (`key = ...`, and those of an inline table).
+fn keys_on_line(line: &str) -> Vec<(usize, &str)> {
+    let mut keys = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut key_start = 0;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => break,
+            (None, '{' | ',') => key_start = i + 1,
+            (None, '=') => {
+                let key = line[key_start..i].trim();
+                let offset = key_start + (line[key_start..i].len() - line[key_start..i].trim_start().len());
+                keys.push((offset, key));
+                key_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    keys
+}
+
+/// When `line` sets a secret, the line as it may be shown (`password = <hidden>`) and
+/// the 1-based column and length of its first key.
+pub(crate) fn redacted(line: &str) -> Option<(String, usize, usize)> {
+    let keys = keys_on_line(line);
+    keys.iter().any(|(_, k)| is_secret_key(k.trim_matches(['"', '\'']))).then(|| {
+        let (offset, key) = keys[0];
+        let eq = line[offset..].find('=').map_or(line.len(), |i| offset + i);
+        let shown = format!("{}= <hidden>", &line[..eq]);
+        (shown, line[..offset].chars().count() + 1, key.chars().count().max(1))
+    })
+}
+
+/// Points `d` at the value of the `key = value` on `line` (`src`), or only at the key
+/// when the value is a secret.
+pub(crate) fn point_at_value(d: Diagnostic, line: usize, src: &str) -> Diagnostic {
+    if let Some((shown, col, len)) = redacted(src) {
+        return d.at(line, col).with_source(shown, len);
+    }
+    let col = src.find('=').map_or(1, |i| {
+        let value = &src[i + 1..];
+        src[..i + 1].chars().count() + 1 + value.chars().count() - value.trim_start().chars().count()
+    });
+    let len = src.trim_end().chars().count().saturating_sub(col - 1).max(1);
+    d.at(line, col).with_source(src, len)
+}
+
+/// The section and key whose line holds byte `offset` (`("smtp", "port")`).
+fn key_at(text: &str, offset: usize) -> Option<(String, String)> {
+    let offset = offset.min(text.len());
+    let line = line_at(text, offset);
+    let mut section = String::new();
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    for l in text[..line_start].lines().rev() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            break;
+        }
+    }
+    if line.trim_start().starts_with('[') {
+        return None;
+    }
+    let (_, key) = *keys_on_line(line).first()?;
+    let key = key.trim_matches(['"', '\'']);
+    Some(match key.rsplit_once('.') {
+        Some((prefix, last)) => {
+            let prefix = prefix.replace(['"', '\''], "");
+            let full = if section.is_empty() { prefix } else { format!("{section}.{prefix}") };
+            (full, last.trim_matches(['"', '\'']).to_string())
+        }
+        None => (section, key.to_string()),
+    })
+}
+
+/// Turns a TOML error into a diagnostic in the editor's words: unknown keys get the
+/// closest known one, values of the wrong type say what the key holds, and the value
+/// of a secret is never shown.
 fn toml_error(e: &toml::de::Error, text: &str, path: &Path) -> Diagnostic {
     let message = e.message().trim().to_string();
-    let mut d = Diagnostic::error("bad-config", message.clone()).in_file(path);
-    if let Some(span) = e.span() {
-        let (line, col) = line_col(text, span.start);
-        let len = text[span.clone()].chars().count();
-        d = d.at(line, col).with_source(line_at(text, span.start), len);
+    let span = e.span();
+    let place = span.as_ref().and_then(|s| key_at(text, s.start));
+    let source = span.as_ref().map(|s| line_at(text, s.start));
+    let secret = source.and_then(redacted);
+    let unknown = message.strip_prefix("unknown field `").and_then(|r| r.split_once('`')).map(|(k, _)| k);
+    let section = place.as_ref().map_or("", |(s, _)| s.as_str());
+
+    let mut d = match (unknown, &place) {
+        (Some(key), _) if is_secret_key(key) => {
+            let what = if section == "smtp" && key.to_ascii_lowercase().contains("pass") {
+                format!(
+                    "`{key}` cannot be set in config.toml: the SMTP password is read from the environment or a file"
+                )
+            } else {
+                format!("`{key}` is not a newsdesk setting, and secrets do not belong in config.toml")
+            };
+            Diagnostic::error("secret-in-config", format!("{what} (the value is not shown)")).help(secret_help(section))
+        }
+        (Some(_), _) => {
+            let d = Diagnostic::error("bad-config", message.clone());
+            match unknown_key_help(&message) {
+                Some(help) => d.help(help),
+                None => d,
+            }
+        }
+        (None, Some((section, key))) if is_value_error(&message) => {
+            let what = expectation(section, key);
+            let found = span
+                .as_ref()
+                .map(|s| text[s.clone()].trim())
+                .filter(|f| secret.is_none() && !f.is_empty() && f.chars().count() <= 40 && !f.contains('\n'));
+            let message = match (what, found) {
+                (Some(what), Some(found)) => format!("`{key}` must be {what}, not `{found}`"),
+                (Some(what), None) => format!("`{key}` must be {what}"),
+                (None, _) => plain_types(&message),
+            };
+            let inner = found.map(|f| f.trim_matches(['"', '\'']));
+            let help = match (found, inner, what) {
+                (Some(f), Some(n), _) if f.starts_with(['"', '\'']) && n.parse::<f64>().is_ok() => {
+                    format!("numbers take no quotes: `{key} = {n}`")
+                }
+                (Some(f), _, Some(w)) if w.contains("in quotes") && !f.starts_with(['"', '\'', '{', '[']) => {
+                    format!("text takes quotes: `{key} = \"{f}\"`")
+                }
+                _ if section.is_empty() => "see the README's config reference".to_string(),
+                _ => format!("see `[{section}]` in the README's config reference"),
+            };
+            Diagnostic::error("bad-config-value", message).help(help)
+        }
+        _ => {
+            let d = Diagnostic::error("bad-config", plain_types(&message));
+            if message.contains("missing field") {
+                d.help("see the README's config reference for the required keys")
+            } else {
+                d
+            }
+        }
     }
-    if let Some(help) = unknown_key_help(&message) {
-        d = d.help(help);
-    } else if message.contains("missing field") {
-        d = d.help("see the README's config reference for the required keys");
+    .in_file(path);
+    if let Some(span) = span {
+        let src = line_at(text, span.start);
+        if let Some((shown, col, len)) = &secret {
+            // The message must not carry the value either (a parse error may quote it).
+            let value = src.split_once('=').map_or("", |(_, v)| v.trim().trim_matches(['"', '\'']));
+            if value.len() >= 2 && d.message.contains(value) {
+                d.message = "this line cannot be read (its value is not shown: the key names a secret)".into();
+            }
+            d = d.at(line_col(text, span.start).0, *col).with_source(shown.clone(), *len);
+            // A secret written on a line of its own: say where it goes instead.
+            let key = place.as_ref().map_or("", |(_, k)| k.as_str());
+            if !matches!(key, "password_env" | "password_file") {
+                d.help = Some(secret_help(section));
+            }
+        } else {
+            let (line, col) = line_col(text, span.start);
+            let len = text[span.clone()].chars().count();
+            d = d.at(line, col).with_source(src, len);
+        }
     }
     d
+}
+
+/// Where a secret goes instead of the config text.
+fn secret_help(section: &str) -> String {
+    if section == "smtp" {
+        PASSWORD_HELP.to_string()
+    } else {
+        "delete this line: newsdesk reads secrets only from the environment or from files (`[smtp] password_env` or `password_file` for the SMTP password, `[email.dkim] key_file` for the DKIM key)".to_string()
+    }
+}
+
+/// Whether serde said a value has the wrong type or is out of the type's range.
+fn is_value_error(message: &str) -> bool {
+    message.starts_with("invalid type")
+        || message.starts_with("invalid value")
+        || message.starts_with("data did not match any variant")
+        || message.contains("number overflowed")
+}
+
+/// serde's Rust type names in words, for a type error on a key newsdesk does not know.
+fn plain_types(message: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, plain) in [
+        (" as i128", ""),
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u16", "expected a whole number between 1 and 65535"),
+        ("expected f64", "expected a number"),
+        ("expected a string", "expected text in quotes"),
+        ("floating point", "decimal number"),
+    ] {
+        m = m.replace(rust, plain);
+    }
+    m
 }
 
 /// From serde's "unknown field `x`, expected one of `a`, `b`" builds "did you mean `a`?".
@@ -532,5 +894,252 @@ id = "jekyll"
         let errs = parse(&text, Path::new("config.toml")).unwrap_err();
         let codes: Vec<_> = errs.iter().map(|d| d.code).collect();
         assert_eq!(codes, ["bad-timezone", "bad-permalink"]);
+    }
+
+    /// The minimal config with `extra` appended.
+    fn with(extra: &str) -> String {
+        format!("[site]\ntitle = \"LWKD\"\nbase_url = \"https://lwkd.info\"\n{extra}\n")
+    }
+
+    fn errors(text: &str) -> Vec<Diagnostic> {
+        parse(text, Path::new("/site/config.toml")).expect_err(text)
+    }
+
+    /// Everything a person or a script would see of these diagnostics.
+    fn everything(ds: &[Diagnostic]) -> String {
+        ds.iter().map(|d| format!("{}\n{}", d.render(None), serde_json::to_string(d).unwrap())).collect()
+    }
+
+    #[test]
+    fn a_secret_in_the_config_text_is_never_echoed() {
+        for (extra, line) in [
+            ("[smtp]\npassword = \"hunter2\"", 5),
+            ("[smtp]\nhost = \"smtp.example.org\"\npassword = hunter2", 6),
+            ("[smtp]\nPassword='hunter2'", 5),
+            ("[smtp]\npassword = \"hunter2\"\npassword = \"hunter2\"", 6),
+            ("[email]\nfrom = \"a@example.org\"\napi_key = \"hunter2\"", 6),
+            ("[email]\nfrom = \"a@example.org\"\nsmtp_token = \"hunter2\"", 6),
+            ("[subscribers]\nsecret = \"hunter2\"", 5),
+            ("[smtp]\npassword_env = \"hunter2 and more\"", 5),
+            ("[smtp]\npassword_env = 12345", 5),
+            ("smtp = { host = \"x\", password = \"hunter2\" }", 4),
+        ] {
+            let ds = errors(&with(extra));
+            let all = everything(&ds);
+            assert!(!all.contains("hunter2") && !all.contains("12345"), "{extra:?} echoed the secret:\n{all}");
+            assert!(ds.iter().any(|d| d.line == line), "{extra:?}: no error on line {line}:\n{all}");
+        }
+        let ds = errors(&with("[smtp]\npassword = \"hunter2\""));
+        let d = &ds[0];
+        assert_eq!((d.line, d.column), (5, 1), "{}", d.render(None));
+        assert!(d.message.contains("`password`"), "{}", d.message);
+        let help = d.help.as_deref().unwrap();
+        assert!(help.contains("password_env") && help.contains("password_file"), "{help}");
+        assert!(d.render(None).contains("5 | password = <hidden>"), "{}", d.render(None));
+    }
+
+    /// Every typed key, a value of the wrong type, and what the editor is told instead of
+    /// serde's Rust types.
+    const WORDING: &[(&str, &str, &str, &str)] = &[
+        ("site", "title", "1", "`title` must be text in quotes"),
+        ("site", "description", "1", "`description` must be text in quotes"),
+        ("site", "base_url", "1", "`base_url` must be an absolute http(s) URL in quotes"),
+        ("site", "language", "1", "`language` must be a language tag in quotes"),
+        ("site", "timezone", "1", "`timezone` must be a timezone name in quotes"),
+        ("site", "posts", "1", "`posts` must be a folder path in quotes"),
+        ("site", "permalink", "1", "`permalink` must be a preset"),
+        ("site", "author", "1", "`author` must be `\"Name <address>\"` or"),
+        ("feeds", "limit", "\"x\"", "`limit` must be a whole number between 1 and 10000"),
+        ("feeds", "limit", "1.5", "`limit` must be a whole number between 1 and 10000"),
+        ("feeds", "limit", "-3", "`limit` must be a whole number between 1 and 10000"),
+        ("feeds", "limit", "99999999999999999999", "`limit` must be a whole number between 1 and 10000"),
+        ("feeds", "rss", "3", "`rss` must be a file name in quotes, `true` or `false`"),
+        ("feeds", "atom", "3", "`atom` must be a file name in quotes, `true` or `false`"),
+        ("feeds", "json", "3", "`json` must be a file name in quotes, `true` or `false`"),
+        ("feeds", "id", "3", "`id` must be"),
+        ("feeds", "hub", "3", "`hub` must be an http(s) URL in quotes"),
+        ("email", "from", "1", "`from` must be a mail address in quotes"),
+        ("email", "to", "1", "`to` must be a mail address in quotes"),
+        ("email", "reply_to", "1", "`reply_to` must be a mail address in quotes"),
+        ("email", "templates", "1", "`templates` must be a folder path in quotes"),
+        ("email", "transport", "1", "`transport` must be one of \"smtp\", \"sendmail\", \"file\""),
+        ("email", "file_dir", "1", "`file_dir` must be a folder path in quotes"),
+        ("email", "sendmail", "1", "`sendmail` must be a program"),
+        ("email", "list_id", "1", "`list_id` must be a list identifier in quotes"),
+        ("email", "unsubscribe_url", "1", "`unsubscribe_url` must be an http(s) URL in quotes"),
+        ("email", "unsubscribe_mailto", "1", "`unsubscribe_mailto` must be a mail address in quotes"),
+        ("email", "dkim", "1", "`dkim` must be a section"),
+        ("email.dkim", "domain", "1", "`domain` must be a domain name in quotes"),
+        ("email.dkim", "selector", "1", "`selector` must be a DKIM selector in quotes"),
+        ("email.dkim", "key_file", "1", "`key_file` must be a file path in quotes"),
+        ("smtp", "host", "1", "`host` must be a host name in quotes"),
+        ("smtp", "port", "\"x\"", "`port` must be a whole number between 1 and 65535"),
+        ("smtp", "port", "70000", "`port` must be a whole number between 1 and 65535"),
+        ("smtp", "security", "1", "`security` must be one of \"starttls\", \"tls\", \"none\""),
+        ("smtp", "username", "1", "`username` must be text in quotes"),
+        ("smtp", "password_env", "1", "`password_env` must be the name of an environment variable"),
+        ("smtp", "password_file", "1", "`password_file` must be a file path in quotes"),
+        ("smtp", "timeout_secs", "-1", "`timeout_secs` must be a whole number of seconds between 1 and 3600"),
+        ("smtp", "connections", "\"4\"", "`connections` must be a whole number between 1 and 256"),
+        ("smtp", "max_per_second", "\"x\"", "`max_per_second` must be a number of messages per second"),
+        ("smtp", "max_per_hour", "-1", "`max_per_hour` must be a whole number, 0 or more"),
+        ("smtp", "max_attempts", "5000000000", "`max_attempts` must be a whole number between 1 and 100"),
+        ("smtp", "retry_delay_secs", "\"2s\"", "`retry_delay_secs` must be a number of seconds between 0 and 3600"),
+        ("subscribers", "database", "1", "`database` must be a file path in quotes"),
+        ("subscribers", "unsubscribe_url", "1", "`unsubscribe_url` must be an http(s) URL"),
+        ("", "feeds", "1", "`feeds` must be a section"),
+        ("", "email", "1", "`email` must be a section"),
+        ("", "smtp", "1", "`smtp` must be a section"),
+        ("", "subscribers", "1", "`subscribers` must be a section"),
+    ];
+
+    /// `key = value` placed in `section` of a config that is otherwise fine, and its line.
+    fn config_with(section: &str, key: &str, value: &str) -> (String, usize) {
+        let mut text = String::new();
+        if section.is_empty() {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        text.push_str("[site]\n");
+        for (k, v) in [("title", "\"LWKD\""), ("base_url", "\"https://lwkd.info\"")] {
+            if !(section == "site" && key == k) {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+        match section {
+            "" | "site" => {}
+            "email.dkim" => text.push_str("[email]\nfrom = \"a@example.org\"\n[email.dkim]\n"),
+            "email" if key != "from" => text.push_str("[email]\nfrom = \"a@example.org\"\n"),
+            s => text.push_str(&format!("[{s}]\n")),
+        }
+        if section.is_empty() {
+            return (text, 1);
+        }
+        text.push_str(&format!("{key} = {value}\n"));
+        let line = text.lines().count();
+        (text, line)
+    }
+
+    #[test]
+    fn type_errors_say_what_is_expected_in_the_editors_words() {
+        for (section, key, value, wording) in WORDING {
+            let (text, line) = config_with(section, key, value);
+            let ds = errors(&text);
+            let d = &ds[0];
+            let shown = d.render(None);
+            assert!(d.message.contains(wording), "[{section}] {key} = {value}: {shown}");
+            for rust in ["usize", "u16", "u32", "u64", "f64", "i128", "untagged", "struct", "expected a string"] {
+                assert!(!d.message.contains(rust), "[{section}] {key} = {value} speaks Rust: {shown}");
+            }
+            assert_eq!(d.line, line, "[{section}] {key} = {value}: {shown}");
+            assert_eq!(d.code, "bad-config-value", "{shown}");
+        }
+    }
+
+    #[test]
+    fn every_known_key_has_editor_wording() {
+        // serde lists the known keys of a section in its unknown-field error.
+        for section in ["site", "feeds", "email", "email.dkim", "smtp", "subscribers", ""] {
+            let (text, _) = config_with(section, "zzz_unknown", "1");
+            let ds = errors(&text);
+            let message = ds.iter().map(|d| d.help.clone().unwrap_or_default()).collect::<String>();
+            let known: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+            assert!(!known.is_empty(), "[{section}]: {message}");
+            for k in known {
+                assert!(
+                    WORDING.iter().any(|(s, key, _, _)| *s == section && *key == k)
+                        || (section.is_empty() && k == "site"),
+                    "[{section}] {k} has no wording in the test table"
+                );
+                assert!(expectation(section, k).is_some(), "[{section}] {k} has no wording in KEYS");
+            }
+        }
+    }
+
+    #[test]
+    fn values_out_of_range_are_errors_at_their_line() {
+        for (section, key, value, wording) in [
+            ("feeds", "limit", "0", "`limit` must be a whole number between 1 and 10000"),
+            ("feeds", "limit", "10001", "`limit` must be a whole number between 1 and 10000"),
+            ("smtp", "port", "0", "`port` must be a whole number between 1 and 65535"),
+            ("smtp", "timeout_secs", "0", "between 1 and 3600"),
+            ("smtp", "connections", "0", "between 1 and 256"),
+            ("smtp", "max_attempts", "0", "between 1 and 100"),
+            ("smtp", "max_per_second", "-1.5", "0 or more"),
+            ("smtp", "max_per_second", "nan", "0 or more"),
+            ("smtp", "retry_delay_secs", "-1", "between 0 and 3600"),
+        ] {
+            let (text, line) = config_with(section, key, value);
+            let ds = errors(&text);
+            assert_eq!(ds.len(), 1, "{text}");
+            assert!(ds[0].message.contains(wording), "{key} = {value}: {}", ds[0].render(None));
+            assert_eq!(ds[0].line, line, "{key} = {value}: {}", ds[0].render(None));
+        }
+        for (section, key, value) in
+            [("feeds", "limit", "10000"), ("smtp", "port", "65535"), ("smtp", "max_per_hour", "0")]
+        {
+            let (text, _) = config_with(section, key, value);
+            parse(&text, Path::new("config.toml")).unwrap_or_else(|d| panic!("{key} = {value}: {d:?}"));
+        }
+    }
+
+    #[test]
+    fn smtp_and_subscriber_settings_are_checked_as_the_send_paths_check_them() {
+        let cases = [
+            ("[smtp]\nsecurity = \"ssl\"", 5, "bad-security", "unknown SMTP security `ssl`"),
+            (
+                "[smtp]\nhost = \"smtp.example.org\"\nsecurity = \"none\"",
+                6,
+                "insecure-smtp",
+                "`security = \"none\"` would send the message and password unencrypted to `smtp.example.org`",
+            ),
+            ("[smtp]\nhost = \"  \"", 5, "bad-smtp-host", "`host` is empty"),
+            (
+                "[smtp]\nusername = \"lwkd\"",
+                5,
+                "no-smtp-password",
+                "`username` is set under [smtp] but no password source is",
+            ),
+            (
+                "[subscribers]\nunsubscribe_url = \"https://lwkd.example.org/unsubscribe\"",
+                5,
+                "no-unsubscribe-url",
+                "has no `{token}`",
+            ),
+            (
+                "[subscribers]\nunsubscribe_url = \"lwkd.example.org/u/{token}\"",
+                5,
+                "no-unsubscribe-url",
+                "is not an http(s) URL",
+            ),
+        ];
+        for (extra, line, code, message) in cases {
+            let ds = errors(&with(extra));
+            assert_eq!(ds.len(), 1, "{extra}: {ds:?}");
+            let shown = ds[0].render(None);
+            assert_eq!((ds[0].code, ds[0].line), (code, line), "{extra}: {shown}");
+            assert!(ds[0].message.contains(message), "{extra}: {shown}");
+            assert!(ds[0].help.is_some(), "{shown}");
+        }
+        for ok in [
+            "[smtp]\nhost = \"localhost\"\nsecurity = \"none\"",
+            "[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"none\"",
+            "[smtp]\nhost = \"[::1]\"\nsecurity = \"none\"",
+            "[smtp]\nhost = \"smtp.example.org\"\nsecurity = \"tls\"\nport = 465",
+            "[smtp]\nusername = \"lwkd\"\npassword_env = \"NEWSDESK_SMTP_PASSWORD\"",
+            "[smtp]\nusername = \"lwkd\"\npassword_file = \"secrets/pw\"",
+            "[subscribers]\nunsubscribe_url = \"https://lwkd.example.org/u/{token}\"",
+        ] {
+            parse(&with(ok), Path::new("config.toml")).unwrap_or_else(|d| panic!("{ok}: {d:?}"));
+        }
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["localhost", "LOCALHOST", "127.0.0.1", "127.1.2.3", "::1", "[::1]", " localhost "] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["smtp.example.org", "10.0.0.1", "0.0.0.0", "localhost.example.org", "[::2]", ""] {
+            assert!(!is_loopback(host), "{host}");
+        }
     }
 }

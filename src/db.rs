@@ -4,6 +4,7 @@
 //! The schema is a list of migrations applied in order and recorded in
 //! `PRAGMA user_version`; a migration, once released, is never edited, only followed.
 
+use crate::diag::Diagnostic;
 use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
@@ -133,66 +134,213 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_lists ON deliveries (issue, email, id) WHERE kind = 'list';",
 ];
 
-/// Why the database could not be used, worded for the editor.
+/// Why the database could not be used, worded for the editor: every error names the
+/// database and says what to do ([`DbError::help`]); [`DbError::diagnostic`] shows it
+/// in the compiler style.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("cannot create the folder for the database `{path}`: {source}")]
     Folder { path: String, source: std::io::Error },
+    #[error("`{path}` is a folder, not a database file")]
+    IsFolder { path: String },
+    #[error("cannot write to the database `{path}`: {source}")]
+    ReadOnly { path: String, source: rusqlite::Error },
+    #[error("the database `{path}` is locked: another newsdesk (or another program) is using it ({source})")]
+    Busy { path: String, source: rusqlite::Error },
     #[error("cannot open the database `{path}`: {source}")]
     Open { path: String, source: rusqlite::Error },
     #[error("`{path}` is not a newsdesk database (or it is damaged): {source}")]
     Corrupt { path: String, source: rusqlite::Error },
     #[error("the database `{path}` was written by a newer newsdesk (schema {found}, this one knows {known})")]
     TooNew { path: String, found: i64, known: i64 },
+    #[error("the disk holding the database `{path}` is full ({source})")]
+    DiskFull { path: String, source: rusqlite::Error },
+    #[error("database error in `{path}`: {source}")]
+    Other { path: String, source: rusqlite::Error },
+    /// An SQL error without a path, for callers that build one themselves; newsdesk's
+    /// own functions return the variants above, made with [`DbError::at`].
     #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
+}
+
+impl DbError {
+    /// Sorts an SQLite error on the database at `path` into what the editor can do about it.
+    pub fn at(path: &Path, source: rusqlite::Error) -> DbError {
+        use rusqlite::ErrorCode as C;
+        let shown = path.display().to_string();
+        if path.is_dir() {
+            return DbError::IsFolder { path: shown };
+        }
+        match source.sqlite_error_code() {
+            Some(C::ReadOnly | C::PermissionDenied) => DbError::ReadOnly { path: shown, source },
+            Some(C::DatabaseBusy | C::DatabaseLocked) => DbError::Busy { path: shown, source },
+            Some(C::CannotOpen) => DbError::Open { path: shown, source },
+            Some(C::NotADatabase | C::DatabaseCorrupt) => DbError::Corrupt { path: shown, source },
+            Some(C::DiskFull) => DbError::DiskFull { path: shown, source },
+            _ => DbError::Other { path: shown, source },
+        }
+    }
+
+    /// The database file this error is about (`None` only for [`DbError::Sql`]).
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            DbError::Folder { path, .. }
+            | DbError::IsFolder { path }
+            | DbError::ReadOnly { path, .. }
+            | DbError::Busy { path, .. }
+            | DbError::Open { path, .. }
+            | DbError::Corrupt { path, .. }
+            | DbError::TooNew { path, .. }
+            | DbError::DiskFull { path, .. }
+            | DbError::Other { path, .. } => Some(path),
+            DbError::Sql(_) => None,
+        }
+    }
+
+    /// What to do about it.
+    pub fn help(&self) -> String {
+        let name = self
+            .path()
+            .and_then(|p| Path::new(p).file_name())
+            .map_or_else(|| "newsdesk.db".to_string(), |n| n.to_string_lossy().into_owned());
+        match self {
+            DbError::Folder { .. } => "check that you can write to the folder above it, or set `[subscribers] database` in config.toml to a path you can write".into(),
+            DbError::IsFolder { .. } => "set `[subscribers] database` in config.toml to a file path, e.g. `database = \".newsdesk/newsdesk.db\"` (the default)".into(),
+            DbError::ReadOnly { .. } | DbError::Open { .. } => format!(
+                "check the permissions of the file and of its folder (`ls -l`): newsdesk must be able to read and write both, because SQLite keeps `{name}-wal` and `{name}-shm` beside the database; run newsdesk as the user who owns it, or fix the owner or mode"
+            ),
+            DbError::Busy { .. } => "wait for the other command to finish (a subscriber send can run for a while: `newsdesk status` shows it), then run this one again".into(),
+            DbError::Corrupt { .. } => "set `[subscribers] database` to newsdesk's database; if this is it, restore it from a backup (newsdesk left the file as it was)".into(),
+            DbError::TooNew { .. } => "run the newer newsdesk, or upgrade this one".into(),
+            DbError::DiskFull { .. } => "free some space and run the command again: the change that failed was not committed".into(),
+            DbError::Other { .. } | DbError::Sql(_) => "run the command again; if this persists, back up the database file and report this message".into(),
+        }
+    }
+
+    /// The error as a diagnostic on the database file (`path: error: the database is
+    /// locked: ...`), with its `help:`.
+    pub fn diagnostic(&self) -> Diagnostic {
+        let message = match self {
+            DbError::Folder { source, .. } => format!("cannot create the database's folder: {source}"),
+            DbError::IsFolder { .. } => "this is a folder, not a database file".into(),
+            DbError::ReadOnly { source, .. } => format!("cannot write to the database: {source}"),
+            DbError::Busy { source, .. } => {
+                format!("the database is locked: another newsdesk (or another program) is using it ({source})")
+            }
+            DbError::Open { source, .. } => format!("cannot open the database: {source}"),
+            DbError::Corrupt { source, .. } => format!("this is not a newsdesk database (or it is damaged): {source}"),
+            DbError::TooNew { found, known, .. } => {
+                format!("the database was written by a newer newsdesk (schema {found}, this one knows {known})")
+            }
+            DbError::DiskFull { source, .. } => format!("the disk holding the database is full ({source})"),
+            DbError::Other { source, .. } => format!("database error: {source}"),
+            DbError::Sql(e) => format!("database error: {e}"),
+        };
+        let d = Diagnostic::error("database", message).help(self.help());
+        match self.path() {
+            Some(p) => d.in_file(p),
+            None => d,
+        }
+    }
 }
 
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection, DbError> {
     let shown = path.display().to_string();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| DbError::Folder { path: shown.clone(), source })?;
+    if path.is_dir() {
+        return Err(DbError::IsFolder { path: shown });
     }
-    let conn = Connection::open(path).map_err(|source| DbError::Open { path: shown.clone(), source })?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).map_err(|source| DbError::Folder { path: shown.clone(), source })?;
+    }
+    // The file holds every subscriber's unsubscribe token: created 0600 before SQLite
+    // opens it, so the `-wal` and `-shm` files SQLite adds (with the file's mode) are too.
+    match private_file_options().write(true).create_new(true).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(DbError::Folder { path: shown, source }),
+    }
+    let at = |e| DbError::at(path, e);
+    let conn = Connection::open(path).map_err(at)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(at)?;
     // The first statement that reads the file tells a damaged or foreign file apart.
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|source| DbError::Corrupt { path: shown.clone(), source })?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    migrate(&conn, &shown)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(at)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(at)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(at)?;
+    migrate(&conn, path)?;
     Ok(conn)
+}
+
+/// A database in memory with the current schema, for tests and fuzzing.
+pub fn open_in_memory() -> Result<Connection, DbError> {
+    let path = Path::new(":memory:");
+    let conn = Connection::open_in_memory().map_err(|e| DbError::at(path, e))?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| DbError::at(path, e))?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// Options that create a file readable and writable by its owner only (0600 on Unix),
+/// for the database and the files beside it (the sent journal, the send lock).
+pub fn private_file_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Creates `dir` and any missing parents as private folders (0700 on Unix); folders
+/// that exist keep their mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The files newsdesk keeps beside the database that hold subscribers' data: the
+/// database, SQLite's write-ahead log and shared memory, and the sent journal.
+pub fn private_files(database: &Path) -> Vec<std::path::PathBuf> {
+    ["", "-wal", "-shm", ".sent-journal"]
+        .iter()
+        .map(|suffix| {
+            let mut name = database.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        })
+        .collect()
 }
 
 /// Brings the schema up to date. Two processes opening a new database at once must not
 /// both run a step (`table subscribers already exists`): the version is read again
 /// inside an immediate transaction, which only one process at a time holds, and all the
 /// missing steps commit together.
-fn migrate(conn: &Connection, shown: &str) -> Result<(), DbError> {
+fn migrate(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    let at = |e| DbError::at(path, e);
     let read_version = |c: &Connection| -> Result<i64, DbError> {
-        c.query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|source| DbError::Corrupt { path: shown.to_string(), source })
+        c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| DbError::at(path, e))
     };
     let known = MIGRATIONS.len() as i64;
     let version = read_version(conn)?;
     if version > known {
-        return Err(DbError::TooNew { path: shown.to_string(), found: version, known });
+        return Err(DbError::TooNew { path: path.display().to_string(), found: version, known });
     }
     if version == known {
         return Ok(());
     }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(at)?;
     let result = (|| {
         let version = read_version(conn)?;
         for (i, step) in MIGRATIONS.iter().enumerate().skip(version.clamp(0, known) as usize) {
-            conn.execute_batch(step)?;
-            conn.pragma_update(None, "user_version", (i + 1) as i64)?;
+            conn.execute_batch(step).map_err(at)?;
+            conn.pragma_update(None, "user_version", (i + 1) as i64).map_err(at)?;
         }
         Ok(())
     })();
     match result {
-        Ok(()) => conn.execute_batch("COMMIT")?,
+        Ok(()) => conn.execute_batch("COMMIT").map_err(at)?,
         Err(_) => {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -203,6 +351,7 @@ fn migrate(conn: &Connection, shown: &str) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn creates_and_reopens() {
@@ -214,6 +363,33 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len() as i64);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_the_files_sqlite_adds_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".newsdesk/newsdesk.db");
+        let conn = open(&path).unwrap();
+        conn.execute_batch("INSERT INTO subscribers (email, token, subscribed_at) VALUES ('a@b.org', 't', 'now')")
+            .unwrap();
+        assert_eq!(mode(&dir.path().join(".newsdesk")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        // While a connection is open SQLite keeps its write-ahead log and shared memory
+        // beside the file, with the file's mode.
+        for suffix in ["-wal", "-shm"] {
+            let p = PathBuf::from(format!("{}{suffix}", path.display()));
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+        // An existing folder keeps its mode.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(open(&shared.join("n.db")).unwrap());
+        assert_eq!(mode(&shared), 0o755);
+        assert_eq!(mode(&shared.join("n.db")), 0o600);
     }
 
     #[test]

@@ -66,8 +66,14 @@ pub enum SubscriberError {
     Write(#[from] std::io::Error),
     #[error("`{address}` is not a valid email address: {reason}")]
     BadAddress { address: String, reason: String },
-    #[error("no subscriber has the address or token `{0}`")]
+    #[error("no subscriber has the address `{0}`")]
     NotFound(String),
+    #[error("no subscriber has this unsubscribe token (they may have been removed from the list)")]
+    UnknownToken,
+    #[error(
+        "this is not an unsubscribe token: tokens are the 32 hexadecimal digits at the end of a subscriber's unsubscribe link"
+    )]
+    NotAToken,
     #[error("`{email}` unsubscribed on {when}; pass --resubscribe to add them again (only with their consent)")]
     WasUnsubscribed { email: String, when: String },
 }
@@ -143,10 +149,11 @@ pub fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What an import did. `rejected` holds one diagnostic per bad row, with its line.
+/// What an import did. Every row read has exactly one outcome, so `added + renamed +
+/// unchanged + kept_unsubscribed + unsubscribed + duplicates + rejected.len() == rows`.
 #[derive(Debug, Default, Serialize)]
 pub struct ImportOutcome {
-    /// Rows read (not counting the header and blank lines).
+    /// Rows read (not counting the header, blank lines and `#` comments).
     pub rows: usize,
     pub added: usize,
     /// Existing subscribers whose name changed.
@@ -156,8 +163,23 @@ pub struct ImportOutcome {
     pub kept_unsubscribed: usize,
     /// Rows whose `status` column said `unsubscribed`, applied to the list.
     pub unsubscribed: usize,
+    /// Rows that repeat an earlier row of the file exactly: skipped, with a warning.
+    pub duplicates: usize,
+    /// The field separator, read from the first line: `,`, `;` or a tab.
+    pub delimiter: String,
+    /// One error per rejected row, with its line.
     #[serde(skip)]
     pub rejected: Vec<Diagnostic>,
+    /// Warnings (repeated rows), with their lines.
+    #[serde(skip)]
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl ImportOutcome {
+    /// Rows that are on the list as the file says (added, updated or already there).
+    pub fn imported(&self) -> usize {
+        self.added + self.renamed + self.unchanged + self.kept_unsubscribed + self.unsubscribed
+    }
 }
 
 /// Which column holds what, from the header (or the default `email,name[,status]`).
@@ -189,11 +211,90 @@ pub fn import_csv(conn: &mut Connection, path: &Path) -> Result<ImportOutcome, S
     import_reader(conn, file, path)
 }
 
+/// Where each line starts, for turning byte offsets into line numbers. A line ends at
+/// `\n`, `\r\n` or a lone `\r`, as the CSV reader counts them.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(bytes: &[u8]) -> Lines {
+        let mut starts = vec![0];
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                starts.push(i + 1);
+            }
+        }
+        Lines(starts)
+    }
+
+    /// The 1-based line holding byte `offset`.
+    fn of(&self, offset: u64) -> u64 {
+        self.0.partition_point(|&start| start as u64 <= offset).max(1) as u64
+    }
+
+    /// The line of the record the reader placed at `offset`: the reader may place it on
+    /// the line end (the `\n` of a `\r\n`), or on blank and `#` comment lines before
+    /// it, so those are skipped.
+    fn of_record(&self, bytes: &[u8], offset: u64) -> u64 {
+        let mut at = (offset as usize).min(bytes.len());
+        loop {
+            while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+                at += 1;
+            }
+            if bytes.get(at) != Some(&b'#') {
+                break;
+            }
+            while at < bytes.len() && !matches!(bytes[at], b'\r' | b'\n') {
+                at += 1;
+            }
+        }
+        self.of(at.min(bytes.len().saturating_sub(1)) as u64)
+    }
+}
+
+/// The separator of a file: `;` or a tab when the first line (outside quotes) has
+/// more of it than of commas, else `,`.
+fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    let first = bytes
+        .split(|&b| b == b'\n' || b == b'\r')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace) && !l.starts_with(b"#"))
+        .unwrap_or(&[]);
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in first {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let best = (0..3).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
+    if counts[best] == 0 { b',' } else { [b',', b';', b'\t'][best] }
+}
+
 /// [`import_csv`] from any reader; `path` names the source in messages.
-pub fn import_reader(conn: &mut Connection, input: impl Read, path: &Path) -> Result<ImportOutcome, SubscriberError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).comment(Some(b'#')).from_reader(input);
-    let mut out = ImportOutcome::default();
+pub fn import_reader(
+    conn: &mut Connection,
+    mut input: impl Read,
+    path: &Path,
+) -> Result<ImportOutcome, SubscriberError> {
+    let read_error = |source| SubscriberError::Read { path: path.display().to_string(), source };
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes).map_err(read_error)?;
+    let lines = Lines::new(&bytes);
+    let delimiter = sniff_delimiter(&bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .delimiter(delimiter)
+        .from_reader(&bytes[..]);
+    let shown_delimiter = if delimiter == b'\t' { "a tab".to_string() } else { format!("`{}`", delimiter as char) };
+    let mut out = ImportOutcome { delimiter: (delimiter as char).to_string(), ..ImportOutcome::default() };
     let mut columns: Option<Columns> = None;
+    // Each address seen in this file: its line, name and status.
+    let mut seen: std::collections::HashMap<String, (u64, Option<String>, Status)> = std::collections::HashMap::new();
     let tx = conn.transaction()?;
     let now = now_text();
     {
@@ -207,12 +308,16 @@ pub fn import_reader(conn: &mut Connection, input: impl Read, path: &Path) -> Re
             tx.prepare("UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1")?;
         let mut record = csv::ByteRecord::new();
         loop {
-            let line = reader.position().line();
+            let start = reader.position().byte();
             match reader.read_byte_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map_or(line, |p| p.line());
+                    if let csv::ErrorKind::Io(io) = e.kind() {
+                        return Err(read_error(std::io::Error::new(io.kind(), io.to_string())));
+                    }
+                    out.rows += 1;
+                    let line = lines.of_record(&bytes, e.position().map_or(start, |p| p.byte()));
                     out.rejected.push(row_problem(
                         path,
                         line,
@@ -220,20 +325,18 @@ pub fn import_reader(conn: &mut Connection, input: impl Read, path: &Path) -> Re
                         format!("cannot read this row: {e}"),
                         None,
                     ));
-                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                        return Err(SubscriberError::Read {
-                            path: path.display().to_string(),
-                            source: std::io::Error::other(e.to_string()),
-                        });
-                    }
                     continue;
                 }
             }
-            let line = record.position().map_or(line, |p| p.line());
+            let line = lines.of_record(&bytes, record.position().map_or(start, |p| p.byte()));
             let fields: Vec<String> = match record.iter().map(|f| std::str::from_utf8(f).map(str::to_string)).collect()
             {
                 Ok(f) => f,
                 Err(_) => {
+                    if columns.is_none() {
+                        columns = Some(Columns { email: 0, name: Some(1), status: Some(2) });
+                    }
+                    out.rows += 1;
                     out.rejected.push(row_problem(
                         path,
                         line,
@@ -254,7 +357,7 @@ pub fn import_reader(conn: &mut Connection, input: impl Read, path: &Path) -> Re
                 }
                 columns = Some(Columns { email: 0, name: Some(1), status: Some(2) });
             }
-            let cols = columns.as_ref().expect("set above");
+            let Some(cols) = columns.as_ref() else { continue };
             out.rows += 1;
             let raw_email = fields.get(cols.email).map(String::as_str).unwrap_or("");
             let (email, angle_name) = match normalise(raw_email) {
@@ -266,13 +369,19 @@ pub fn import_reader(conn: &mut Connection, input: impl Read, path: &Path) -> Re
                     } else {
                         format!("`{shown}` is not a valid email address: {reason}")
                     };
-                    out.rejected.push(row_problem(
-                        path,
-                        line,
-                        "bad-address",
-                        message,
-                        Some("fix or delete the row and import again (rows already imported are not duplicated)"),
-                    ));
+                    let other =
+                        [';', '\t', ','].into_iter().find(|&c| c as u32 != delimiter as u32 && shown.contains(c));
+                    let help = match other {
+                        Some(c) => format!(
+                            "is the file separated by {}? The first line decides the separator, and this file's is {shown_delimiter}: give the file a header row such as `email{}name`, or fix the row",
+                            if c == '\t' { "tabs".to_string() } else { format!("`{c}`") },
+                            if c == '\t' { "<tab>".to_string() } else { c.to_string() },
+                        ),
+                        None => {
+                            "fix or delete the row and import again (rows already imported are not duplicated)".into()
+                        }
+                    };
+                    out.rejected.push(row_problem(path, line, "bad-address", message, Some(&help)));
                     continue;
                 }
             };
@@ -291,6 +400,41 @@ pub fn import_reader(conn: &mut Connection, input: impl Read, path: &Path) -> Re
                     continue;
                 }
             };
+            // Matching ignores ASCII case, as the database does.
+            match seen.get(&email.to_ascii_lowercase()) {
+                Some((first, first_name, first_status)) if *first_name == name && *first_status == status => {
+                    out.duplicates += 1;
+                    out.warnings.push(
+                        Diagnostic::warning(
+                            "repeated-row",
+                            format!(
+                                "`{}` is already on line {first}: this row repeats it and was skipped",
+                                raw_email.trim()
+                            ),
+                        )
+                        .in_file(path)
+                        .at(line as usize, 0)
+                        .help("delete one of the two rows"),
+                    );
+                    continue;
+                }
+                Some((first, _, _)) => {
+                    out.rejected.push(row_problem(
+                        path,
+                        line,
+                        "conflicting-row",
+                        format!(
+                            "`{}` is already on line {first} with a different name or status: this row was not imported",
+                            raw_email.trim()
+                        ),
+                        Some(&format!("keep the right one of lines {first} and {line} (line {first}'s was imported) and import again")),
+                    ));
+                    continue;
+                }
+                None => {
+                    seen.insert(email.to_ascii_lowercase(), (line, name.clone(), status));
+                }
+            }
             let existing: Option<(i64, Option<String>, String)> =
                 find.query_row([&email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
             match existing {
@@ -299,19 +443,20 @@ pub fn import_reader(conn: &mut Connection, input: impl Read, path: &Path) -> Re
                     out.added += 1;
                 }
                 Some((id, old_name, old_status)) => {
+                    // One outcome per row: unsubscribing beats keeping unsubscribed beats renaming.
                     let was_unsubscribed = Status::from_db(&old_status) == Status::Unsubscribed;
-                    let mut changed = false;
-                    if name.is_some() && name != old_name {
+                    let renamed = name.is_some() && name != old_name;
+                    if renamed {
                         rename.execute(params![id, name])?;
-                        out.renamed += 1;
-                        changed = true;
                     }
                     if status == Status::Unsubscribed && !was_unsubscribed {
                         unsub.execute(params![id, now])?;
                         out.unsubscribed += 1;
                     } else if was_unsubscribed && status == Status::Active {
                         out.kept_unsubscribed += 1;
-                    } else if !changed {
+                    } else if renamed {
+                        out.renamed += 1;
+                    } else {
                         out.unchanged += 1;
                     }
                 }
@@ -396,17 +541,34 @@ pub fn remove(conn: &Connection, raw_email: &str) -> Result<String, SubscriberEr
     Ok(email)
 }
 
-/// Marks a subscriber unsubscribed, found by token or (when it contains `@`) address.
+/// Marks the subscriber with this address unsubscribed: the editor's command
+/// (`newsdesk unsubscribe --email`), never what a reader's link carries.
 /// Returns the subscriber as it was before, so callers can tell "already unsubscribed".
-pub fn unsubscribe(conn: &Connection, token_or_email: &str) -> Result<Subscriber, SubscriberError> {
-    let key = token_or_email.trim();
-    let found = if key.contains('@') {
-        let email = normalise(key).map(|(e, _)| e).unwrap_or_else(|_| key.to_string());
-        find(conn, &email)?
-    } else {
-        query_one(conn, "WHERE token = ?1", key)?
-    };
-    let s = found.ok_or_else(|| SubscriberError::NotFound(key.to_string()))?;
+pub fn unsubscribe(conn: &Connection, email: &str) -> Result<Subscriber, SubscriberError> {
+    let key = email.trim();
+    let email = normalise(key).map(|(e, _)| e).unwrap_or_else(|_| key.to_string());
+    let s = find(conn, &email)?.ok_or_else(|| SubscriberError::NotFound(key.to_string()))?;
+    mark_unsubscribed(conn, s)
+}
+
+/// Whether `text` has the shape of an unsubscribe token (see [`new_token`]).
+pub fn is_token(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Marks the subscriber whose unsubscribe token this is unsubscribed: what the link
+/// in each message carries (`newsdesk unsubscribe TOKEN`). Anything that is not a
+/// token is refused, and the token is never repeated in an error.
+pub fn unsubscribe_token(conn: &Connection, token: &str) -> Result<Subscriber, SubscriberError> {
+    let token = token.trim().to_ascii_lowercase();
+    if !is_token(&token) {
+        return Err(SubscriberError::NotAToken);
+    }
+    let s = query_one(conn, "WHERE token = ?1", &token)?.ok_or(SubscriberError::UnknownToken)?;
+    mark_unsubscribed(conn, s)
+}
+
+fn mark_unsubscribed(conn: &Connection, s: Subscriber) -> Result<Subscriber, SubscriberError> {
     if s.status == Status::Active {
         conn.execute(
             "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1",
@@ -560,12 +722,28 @@ mod tests {
         let csv = "ada@example.org,Ada\nbob@example.org\n";
         import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
         let ada = find(&conn, "ada@example.org").unwrap().unwrap();
-        let before = unsubscribe(&conn, &ada.token).unwrap();
+        let before = unsubscribe_token(&conn, &ada.token).unwrap();
         assert_eq!(before.status, Status::Active);
         let again = import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
         assert_eq!((again.added, again.kept_unsubscribed, again.unchanged), (0, 1, 1));
         assert_eq!(find(&conn, "ada@example.org").unwrap().unwrap().status, Status::Unsubscribed);
         assert!(matches!(add(&conn, "ada@example.org", None, false), Err(SubscriberError::WasUnsubscribed { .. })));
         assert_eq!(add(&conn, "ADA@EXAMPLE.ORG", None, true).unwrap().1, AddOutcome::Resubscribed);
+    }
+
+    #[test]
+    fn rejected_rows_are_on_their_own_line_whatever_the_line_ends() {
+        for (csv, want) in [
+            ("ok@example.org\n# a comment\nbad\n", vec![3]),
+            ("ok@example.org\r\n# a comment\r\nbad\r\n", vec![3]),
+            ("\n\n\nbad\r\n\r\n\r\nworse", vec![4, 7]),
+            ("ok@example.org\rbad\r", vec![2]),
+            ("email\r\n\"a\r\nb\"\r\nbad\r\n", vec![2, 4]),
+        ] {
+            let (_d, mut conn) = db();
+            let out = import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
+            let lines: Vec<usize> = out.rejected.iter().map(|d| d.line).collect();
+            assert_eq!(lines, want, "{csv:?}");
+        }
     }
 }

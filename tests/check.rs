@@ -232,3 +232,158 @@ fn relative_base_url_is_an_error() {
     site.run(&["build", "--out", "_site"]).expect_code(1);
     assert!(!site.path("_site").exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// Secrets and settings in the config
+
+#[test]
+fn a_password_in_the_config_is_never_printed() {
+    const SECRET: &str = "hunter2-Pa55";
+    for lines in [
+        format!("[smtp]\nhost = \"smtp.example.org\"\npassword = \"{SECRET}\"\n"),
+        format!("[smtp]\npassword = {SECRET}\n"),
+        format!("[email]\nfrom = \"a@example.org\"\napi_key = \"{SECRET}\"\n"),
+        format!("[smtp]\npassword_env = \"{SECRET} \"\n"),
+    ] {
+        let site = Site::new(&format!("{LWKD_CONFIG}{lines}"));
+        site.post("2020-05-10-update.md", &seed_post());
+        for args in [
+            &["check"][..],
+            &["check", "--format", "json"],
+            &["build", "--format", "json"],
+            &["preview", "--format", "json"],
+            &["send", "--format", "json"],
+            &["subscribers", "list", "--format", "json"],
+            &["build"],
+            &["send", "--subscribers"],
+        ] {
+            let run = site.run(args);
+            run.expect_code(1);
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(!all.contains(SECRET), "{args:?} printed the secret:\n{all}");
+            assert!(all.contains("config.toml"), "{args:?}: {all}");
+            if lines.contains("password = ") {
+                assert!(all.contains("password_env") && all.contains("password_file"), "{args:?}: {all}");
+            }
+        }
+    }
+}
+
+#[test]
+fn check_refuses_smtp_and_subscriber_settings_that_send_would_refuse() {
+    for (lines, key, message) in [
+        ("[smtp]\nsecurity = \"ssl\"\n", "security", "unknown SMTP security `ssl`"),
+        (
+            "[smtp]\nhost = \"smtp.example.org\"\nsecurity = \"none\"\n",
+            "security",
+            "would send the message and password unencrypted",
+        ),
+        ("[smtp]\nport = \"587\"\n", "port", "`port` must be a whole number between 1 and 65535"),
+        (
+            "[subscribers]\nunsubscribe_url = \"https://lwkd.example.org/unsubscribe\"\n",
+            "unsubscribe_url",
+            "has no `{token}`",
+        ),
+    ] {
+        let text = format!("{LWKD_CONFIG}{lines}");
+        let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+        let site = Site::new(&text);
+        site.post("2020-05-10-update.md", &seed_post());
+        let run = site.run(&["check"]);
+        run.expect_code(1);
+        assert!(run.stderr.contains(&format!("config.toml:{line}:")), "{lines}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{lines}: {}", run.stderr);
+        assert!(run.stderr.contains("= help:"), "{lines}: {}", run.stderr);
+        let report = site.run(&["check", "--format", "json"]).json();
+        assert_eq!(report["diagnostics"][0]["line"], line, "{report}");
+    }
+}
+
+#[test]
+fn check_validates_the_email_section_even_without_posts() {
+    let site = Site::new(&format!("{LWKD_CONFIG}[email]\nfrom = \"not an address\"\ntransport = \"pigeon\"\n"));
+    let run = site.run(&["check"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("is not a mail address"), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown transport `pigeon`"), "{}", run.stderr);
+}
+
+#[test]
+fn build_says_which_future_posts_it_left_out() {
+    let site = seed_site();
+    site.post("2999-01-01-later.md", "---\ntitle: Later\ndate: 2999-01-01 10:00:00 -0000\n---\n\nBody.\n");
+    site.post("2998-06-01-soon.md", "---\ntitle: Soon\ndate: 2998-06-01 10:00:00 -0000\n---\n\nBody.\n");
+    let run = site.run(&["build", "--out", "_site"]);
+    run.expect_code(0);
+    let e = &run.stderr;
+    assert!(
+        e.contains("posts/2999-01-01-later.md:3:1: warning: this post is dated 2999-01-01 10:00 +0000 (in the future)"),
+        "{e}"
+    );
+    assert!(e.contains("posts/2998-06-01-soon.md:3:1: warning: this post is dated 2998-06-01"), "{e}");
+    assert!(e.contains("left out 2 posts dated in the future (listed above); `--future` includes them"), "{e}");
+    assert!(e.contains("wrote _site/rss.xml (1 items)"), "{e}");
+
+    let report = site.run(&["build", "--out", "_site", "--format", "json"]).json();
+    assert_eq!(
+        report["future"],
+        serde_json::json!(["posts/2998-06-01-soon.md", "posts/2999-01-01-later.md"]),
+        "{report}"
+    );
+    assert_eq!(report["items"], 1);
+
+    let run = site.run(&["build", "--out", "_site", "--future"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("dated in the future"), "{}", run.stderr);
+    assert!(run.stderr.contains("(3 items)"), "{}", run.stderr);
+}
+
+#[test]
+fn build_leaves_out_future_posts_without_losing_published_ones() {
+    // More future posts than the feed holds: the feed still has `limit` published posts.
+    let site = Site::new(&LWKD_CONFIG.replace("[feeds]\n", "[feeds]\nlimit = 2\n"));
+    for day in 1..=3 {
+        site.post(
+            &format!("2020-01-0{day}-past.md"),
+            &format!("---\ntitle: Past {day}\ndate: 2020-01-0{day}\n---\n\nBody.\n"),
+        );
+    }
+    for n in 0..70 {
+        let year = 2900 + n;
+        site.post(&format!("{year}-01-01-f{n}.md"), &format!("---\ntitle: F{n}\ndate: {year}-01-01\n---\n\nB.\n"));
+    }
+    let run = site.run(&["build", "--out", "_site", "--format", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["items"], 2);
+    assert_eq!(report["future"].as_array().unwrap().len(), 70);
+    let feed = site.feed("_site/rss.xml");
+    let titles: Vec<&str> = feed.entries.iter().map(|e| common::text(&e.title)).collect();
+    assert_eq!(titles, ["Past 3", "Past 2"]);
+}
+
+#[test]
+fn check_with_posts_names_the_folder_it_checked() {
+    let site = Site::new(LWKD_CONFIG);
+    site.write(
+        "elsewhere/2020-05-10-update.md",
+        &seed_post().replace("(cloud.google.com/network-tier)", "(https://cloud.google.com/network-tier)"),
+    );
+    let run = site.run(&["--posts", "elsewhere", "check"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("checked elsewhere: no errors"), "{}", run.stderr);
+    let run = site.run(&["check"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("checked posts: no errors"), "{}", run.stderr);
+}
+
+#[test]
+fn check_reads_the_dkim_key_as_preview_and_send_would() {
+    let mail = "[email]\nfrom = \"LWKD <lwkd@example.org>\"\n[email.dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nkey_file = \"missing.pem\"\n";
+    let site = Site::new(&format!("{LWKD_CONFIG}{mail}"));
+    site.post("2020-05-10-update.md", &seed_post());
+    let run = site.run(&["check"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("missing.pem"), "{}", run.stderr);
+    assert!(run.stderr.contains("= help: point `[email.dkim] key_file`"), "{}", run.stderr);
+}

@@ -119,7 +119,7 @@ fn subscribers_who_join_later_wait_for_include_new_and_unsubscribes_are_honoured
     assert_eq!(list.ledger()["late@example.org"].state, "sent");
 
     // A second issue: someone who unsubscribed is not mailed.
-    let un = list.site.run(&["unsubscribe", &address(2)]);
+    let un = list.site.run(&["unsubscribe", "--email", &address(2)]);
     assert!(un.status.success(), "{}", text(&un));
     let older = list.send(&["--post", "2020-05-03-update"]);
     assert!(older.status.success(), "{}", text(&older));
@@ -544,4 +544,93 @@ fn status_settles_the_sent_journal_first() {
     assert_eq!(v["issues"][0]["counts"]["sent"], 3, "{v}");
     assert_eq!(v["issues"][0]["counts"]["sending"], 0, "{v}");
     assert_eq!(std::fs::read(&journal).unwrap().len(), 0, "the journal is emptied once applied");
+}
+
+/// The permission bits of `p`.
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
+}
+
+#[test]
+fn the_database_its_journal_and_lock_are_private_and_check_warns_when_they_are_not() {
+    let server = SmtpServer::start();
+    // The import creates the folder and the database.
+    let list = ListSite::new(server.port(), 3, "");
+    let db = list.db_path();
+    assert_eq!(mode(db.parent().unwrap()), 0o700, "the database's folder");
+    assert_eq!(mode(&db), 0o600, "the database holds every unsubscribe token");
+    let out = list.send(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    for suffix in [".sent-journal", ".send-lock"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    let check = list.site.run(&["check"]);
+    assert!(!text(&check).contains("can be read by other users"), "{}", text(&check));
+
+    // A database made readable by others (an old newsdesk, a copy): check says so.
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", ".sent-journal"] {
+        let p = format!("{}{suffix}", db.display());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let check = list.site.run(&["check"]);
+    let shown = text(&check);
+    assert!(check.status.success(), "a warning, not an error: {shown}");
+    assert!(
+        shown.contains("state/newsdesk.db: warning: the database can be read by other users (mode 644)"),
+        "{shown}"
+    );
+    assert!(shown.contains("= help: run `chmod 600 state/newsdesk.db`"), "{shown}");
+    assert!(shown.contains("state/newsdesk.db.sent-journal: warning:"), "{shown}");
+    assert!(shown.contains("= help: run `chmod 600 state/newsdesk.db.sent-journal`"), "{shown}");
+    let strict = list.site.run(&["check", "--strict"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", text(&strict));
+}
+
+#[test]
+fn a_subscriber_is_told_they_subscribed_to_the_newsletter_not_the_list_address() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 2, "");
+    let out = list.send(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let messages = server.messages();
+    assert_eq!(messages.len(), 2);
+    for m in &messages {
+        let parsed = mail_parser::MessageParser::default().parse(&m.data).unwrap();
+        let txt = parsed.body_text(0).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+        let html = parsed.body_html(0).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+        for part in [&txt, &html] {
+            assert!(
+                part.contains("You receive this email because you subscribed to Last Week in Kubernetes Development."),
+                "{part}"
+            );
+            assert!(!part.contains("because you subscribed to lwkd@example.org"), "{part}");
+        }
+    }
+}
+
+#[test]
+fn a_send_where_every_row_failed_says_so_instead_of_all_0_sent() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 3, "");
+    server.faults(|f| {
+        for i in 0..3 {
+            f.reject.insert(address(i), (550, "5.1.1 <mailbox> unknown".into()));
+        }
+    });
+    let first = list.send(&[]);
+    assert!(first.status.success(), "only permanent failures: nothing to retry: {}", text(&first));
+    assert_eq!(list.states()["failed_permanent"], 3);
+    let again = list.send(&[]);
+    assert!(again.status.success(), "{}", text(&again));
+    let shown = text(&again);
+    assert!(!shown.contains("already went to all"), "{shown}");
+    assert!(
+        shown.contains(
+            "nothing to send: every subscriber of this issue's send has been tried: 0 sent, 3 failed (see `newsdesk status`, retry with --retry-failed)"
+        ),
+        "{shown}"
+    );
 }

@@ -353,7 +353,7 @@ fn bad_email_config_points_at_the_line() {
     let site = Site::new(&mail_config(closed_port()));
     let out = site.run(&["preview", "--post", "2020-05-10-updat"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("no post has the slug `2020-05-10-updat`"), "{}", text(&out));
+    assert!(text(&out).contains("no post has the slug or file name `2020-05-10-updat`"), "{}", text(&out));
     assert!(text(&out).contains("did you mean `2020-05-10-update`?"), "{}", text(&out));
 }
 
@@ -410,4 +410,128 @@ fn open_starts_the_desktop_browser_when_there_is_one() {
         })
         .expect("xdg-open was started");
     assert_eq!(opened.trim(), site.path("_preview/message.html").display().to_string());
+}
+
+#[test]
+fn temporary_files_a_killed_build_or_preview_left_are_removed_by_the_next_run() {
+    let site = Site::new(&mail_config(closed_port()));
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for (dir, command) in [("_site", &["build"][..]), ("_preview", &["preview"][..])] {
+        std::fs::create_dir_all(site.path(dir)).unwrap();
+        // What a killed run leaves: our exact naming, last written long ago.
+        for name in [".newsdesk-Kil1ed.tmp", ".newsdesk-000000.tmp"] {
+            let f = std::fs::File::create(site.path(&format!("{dir}/{name}"))).unwrap();
+            f.set_len(1 << 20).unwrap();
+            f.set_modified(an_hour_ago).unwrap();
+        }
+        // Not ours, or not ours to judge: left alone.
+        for name in ["notes.tmp", ".newsdesk-Kil1ed.tmp.bak", ".newsdesk-toolong1.tmp", "newsdesk-Kil1ed.tmp"] {
+            let f = std::fs::File::create(site.path(&format!("{dir}/{name}"))).unwrap();
+            f.set_modified(an_hour_ago).unwrap();
+        }
+        let out = site.run(command);
+        assert!(out.status.success(), "{}", text(&out));
+        let mut left: Vec<String> = std::fs::read_dir(site.path(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("tmp"))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".newsdesk-Kil1ed.tmp.bak", ".newsdesk-toolong1.tmp", "newsdesk-Kil1ed.tmp", "notes.tmp"],
+            "{dir}"
+        );
+    }
+}
+
+#[test]
+fn post_takes_a_slug_a_file_name_a_path_or_the_file_stem() {
+    let site = Site::new(&mail_config(closed_port()));
+    std::fs::write(
+        site.path("posts/2020-04-01-special.md"),
+        "---\ntitle: A Special Issue\ndate: 2020-04-01 10:00:00 -0000\nslug: special-issue\n---\n\nBody.\n",
+    )
+    .unwrap();
+    let absolute = site.path("posts/2020-05-03-update.md").display().to_string();
+    for (arg, slug) in [
+        ("2020-05-03-update", "2020-05-03-update"),
+        ("2020-05-03-update.md", "2020-05-03-update"),
+        ("posts/2020-05-03-update.md", "2020-05-03-update"),
+        (absolute.as_str(), "2020-05-03-update"),
+        ("special-issue", "special-issue"),
+        ("2020-04-01-special", "special-issue"),
+        ("2020-04-01-special.md", "special-issue"),
+        ("./posts/2020-04-01-special.md", "special-issue"),
+    ] {
+        let out = site.run(&["preview", "--post", arg, "--format", "json"]);
+        assert!(out.status.success(), "{arg}: {}", text(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["message"]["issue"]["slug"], slug, "{arg}");
+    }
+    let out = site.run(&["preview", "--post", "2020-05-04-update.md"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no post has the slug or file name `2020-05-04-update.md`"), "{}", text(&out));
+    assert!(text(&out).contains("did you mean `2020-05-03-update`?"), "{}", text(&out));
+}
+
+#[test]
+fn a_future_post_or_a_draft_is_sent_or_previewed_only_when_asked_for() {
+    let site = Site::new(&mail_config(closed_port()));
+    std::fs::write(
+        site.path("posts/2999-01-01-later.md"),
+        "---\ntitle: Later\ndate: 2999-01-01 10:00:00 -0000\n---\n\nBody.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        site.path("posts/2020-05-11-draft.md"),
+        "---\ntitle: Draft\ndate: 2020-05-11 10:00:00 -0000\npublished: false\n---\n\nBody.\n",
+    )
+    .unwrap();
+    for command in [&["preview"][..], &["send", "--to", "me@example.org"], &["send", "--dry-run"]] {
+        let mut args = command.to_vec();
+        args.extend(["--post", "2999-01-01-later"]);
+        let out = site.run(&args);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {shown}");
+        assert!(
+            shown.contains(
+                "posts/2999-01-01-later.md:3:1: error: this post is dated 2999-01-01 10:00 +0000, in the future"
+            ),
+            "{args:?}: {shown}"
+        );
+        assert!(shown.contains("it goes out on 2999-01-01 10:00 +0000"), "{shown}");
+        assert!(shown.contains("pass `--future`"), "{shown}");
+
+        let mut args = command.to_vec();
+        args.extend(["--post", "2020-05-11-draft"]);
+        let out = site.run(&args);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {shown}");
+        assert!(
+            shown.contains("posts/2020-05-11-draft.md: error: this post is a draft (`published: false`)"),
+            "{shown}"
+        );
+        assert!(shown.contains("pass `--drafts`"), "{shown}");
+    }
+    let out = site.run(&["preview", "--post", "2999-01-01-later", "--future"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Subject:    LWKD: Later"), "{}", text(&out));
+    let out = site.run(&["preview", "--post", "2020-05-11-draft", "--drafts"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Without --post, the newest published issue is the one before both.
+    let out = site.run(&["preview"]);
+    assert!(text(&out).contains("Week Ending May 10, 2020"), "{}", text(&out));
+}
+
+#[test]
+fn list_mail_names_the_list_address_as_the_reason() {
+    let site = Site::new(&mail_config(closed_port()));
+    let out = site.run(&["preview"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let txt = std::fs::read_to_string(site.path("_preview/message.txt")).unwrap();
+    let html = std::fs::read_to_string(site.path("_preview/message.html")).unwrap();
+    let unwrapped = txt.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(unwrapped.contains("because you subscribed to kubernetes-dev@example.org."), "{txt}");
+    assert!(html.contains("because you subscribed to kubernetes-dev@example.org."), "{html}");
 }

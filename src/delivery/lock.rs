@@ -5,7 +5,7 @@
 //! a crash), so a killed send never leaves a stale lock behind for the editor to clear.
 //! The file's text (pid, start time) is only there to name the holder in the refusal.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -36,8 +36,13 @@ impl SendLock {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let mut file = crate::db::private_file_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -63,7 +68,7 @@ impl SendLock {
     /// `None` when no send is running. Takes nothing: the lock is only tested.
     pub fn holder(database: &Path) -> Option<String> {
         let path = lock_path(database);
-        let mut file = OpenOptions::new().read(true).open(&path).ok()?;
+        let mut file = std::fs::OpenOptions::new().read(true).open(&path).ok()?;
         match file.try_lock_shared() {
             Ok(()) => {
                 let _ = file.unlock();

@@ -274,6 +274,7 @@ fn render_digest(inv: &Invocation, url_template: &str, report: &mut Report) -> O
     // Templates test `unsubscribe_page` to decide whether to print a link: every
     // subscriber has one.
     settings.unsubscribe_url = Some(url_template.to_string());
+    settings.subscriber_send = true;
     match Digest::render(config, settings, &rendered, crate::email::digest::render_time()) {
         Ok(d) => Some(d),
         Err(ds) => {
@@ -411,9 +412,18 @@ impl Plan {
         } else if self.mode == Mode::RetryFailed {
             "no row of this issue has failed".into()
         } else {
-            let mut s = format!("this issue already went to all {} subscribers of its send", self.already_sent);
+            let skipped_unknown =
+                if matches!(self.mode, Mode::Resume { skip_unknown: true }) { self.unknown } else { 0 };
+            let mut s = if self.failed == 0 && skipped_unknown == 0 {
+                format!("this issue already went to all {} subscribers of its send", self.already_sent)
+            } else {
+                format!("every subscriber of this issue's send has been tried: {} sent", self.already_sent)
+            };
             if self.failed > 0 {
-                s.push_str(&format!("; {} failed (see `newsdesk status`, retry with --retry-failed)", self.failed));
+                s.push_str(&format!(", {} failed (see `newsdesk status`, retry with --retry-failed)", self.failed));
+            }
+            if skipped_unknown > 0 {
+                s.push_str(&format!(", {skipped_unknown} unknown left alone (--skip-unknown)"));
             }
             if self.joined_since > 0 {
                 s.push_str(&format!("; {} joined since (add them with --include-new)", self.joined_since));

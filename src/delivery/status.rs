@@ -34,7 +34,10 @@ struct Shown {
 
 fn collect(config: &Config, posts_dir: Option<&Path>, post: Option<&str>) -> Result<Shown, String> {
     let db = config.database_path();
-    let mut conn = crate::subscribers::open_existing(&db).map_err(|e| e.to_string())?;
+    let mut conn = crate::subscribers::open_existing(&db).map_err(|e| match e {
+        crate::subscribers::SubscriberError::Db(e) => format!("{e}\n  = help: {}", e.help()),
+        other => other.to_string(),
+    })?;
     // With no send running, 250s a killed run noted in the sent journal are settled
     // first (under the send lock, so no send can start meanwhile), so a delivered row
     // is never shown as unknown. While a send runs, its rows are in flight.
@@ -47,7 +50,10 @@ fn collect(config: &Config, posts_dir: Option<&Path>, post: Option<&str>) -> Res
         Err(super::lock::LockError::Busy { holder, .. }) => Some(holder),
         Err(e) => return Err(e.to_string()),
     };
-    let sql = |e: rusqlite::Error| format!("cannot read the ledger: {e}");
+    let sql = |e: rusqlite::Error| {
+        let e = crate::db::DbError::at(&db, e);
+        format!("cannot read the ledger: {e}\n  = help: {}", e.help())
+    };
     let Some(wanted) = post else {
         let issues = ledger::status(&conn, None).map_err(sql)?;
         let lists = list_ledger::all(&conn).map_err(sql)?;
@@ -59,7 +65,7 @@ fn collect(config: &Config, posts_dir: Option<&Path>, post: Option<&str>) -> Res
         // A slug or file name: resolve it through the posts (`--posts` included), as
         // `send --post` does; list sends are found by the post's id.
         let loaded = crate::load::load(config, posts_dir);
-        if let Some(p) = loaded.archive.by_slug(wanted) {
+        if let Some(p) = crate::email::find_post(&loaded.archive, wanted) {
             issues = ledger::status(&conn, Some(&p.id)).map_err(sql)?;
             id = Some(p.id.clone());
         } else if wanted.contains("://") {

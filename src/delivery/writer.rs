@@ -29,7 +29,7 @@
 
 use super::ledger::{self, State};
 use rusqlite::Connection;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -207,7 +207,7 @@ impl Journal {
     /// Opens (creating) the journal for appending.
     pub fn open(database: &Path) -> std::io::Result<Journal> {
         let path = journal_path(database);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = crate::db::private_file_options().create(true).append(true).open(&path)?;
         Ok(Journal { file, path })
     }
 
@@ -362,7 +362,7 @@ mod tests {
         let j = Journal::open(&db).unwrap();
         j.record(rows[0].id, "2026-01-01T00:00:00.000Z", "250 2.0.0\tqueued").unwrap();
         drop(j);
-        let mut f = OpenOptions::new().append(true).open(journal_path(&db)).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(journal_path(&db)).unwrap();
         f.write_all(format!("{}\t2026-01-01", rows[1].id).as_bytes()).unwrap();
         drop(f);
 
@@ -437,7 +437,7 @@ mod tests {
             assert!(ledger::mark_sending(&conn, id, "<m@x>").unwrap());
         }
         // The crash tore `a\t12\n` after its first digit: row 1 was never attempted.
-        let mut f = OpenOptions::new().append(true).open(journal_path(&db)).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(journal_path(&db)).unwrap();
         f.write_all(b"a\t1").unwrap();
         drop(f);
         let entries = read_journal(&db).unwrap();

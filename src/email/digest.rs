@@ -167,6 +167,9 @@ impl Digest {
             ctx.insert("unsubscribe_address", Value::from(marker("unsubscribe_address")));
         }
         ctx.insert("subscriber", ser(BTreeMap::from([("name", marker("subscriber.name"))])));
+        // Mail to one subscriber of newsdesk's list, not to a list address: templates say
+        // why the reader gets it accordingly.
+        ctx.insert("subscriber_send", Value::from(settings.subscriber_send));
 
         let mut problems = Vec::new();
         let subject = match templates.render("subject.txt", &ser(&ctx)) {

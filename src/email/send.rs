@@ -154,7 +154,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         match crate::db::open(&config.database_path()) {
             Ok(c) => Some(c),
             Err(e) => {
-                report.push(Diagnostic::error("database", e.to_string()).help("check the folder's permissions"));
+                report.push(e.diagnostic());
                 return fail(report, serde_json::json!({ "ok": false }));
             }
         }
@@ -171,7 +171,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
             }
             Ok(None) => {}
             Err(e) => {
-                report.push(Diagnostic::error("database", format!("cannot read the send ledger: {e}")));
+                report.push(crate::db::DbError::at(&config.database_path(), e).diagnostic());
                 return fail(report, serde_json::json!({ "ok": false }));
             }
         }
@@ -244,7 +244,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
                         return fail(r, serde_json::json!({ "ok": false, "already_sent": prev }));
                     }
                     Err(e) => {
-                        report.push(Diagnostic::error("database", format!("cannot record the send: {e}")));
+                        report.push(crate::db::DbError::at(&config.database_path(), e).diagnostic());
                         return fail(report, serde_json::json!({ "ok": false }));
                     }
                 }

@@ -1,7 +1,7 @@
 //! `[email]` checked and parsed once: addresses as lettre mailboxes, the `List-Id`, the
 //! unsubscribe targets. Every problem points at its line in `config.toml`.
 
-use crate::config::{Config, locate_key};
+use crate::config::{Config, locate_key, point_at_value};
 use crate::diag::Diagnostic;
 use lettre::message::Mailbox;
 use std::path::PathBuf;
@@ -24,6 +24,9 @@ pub struct Settings {
     /// Whether `templates` was left at its default (a missing default folder falls back
     /// to the built-in templates; a missing folder that was named explicitly is an error).
     pub templates_default: bool,
+    /// Whether each message goes to one subscriber of newsdesk's own list (`send
+    /// --subscribers`) rather than to the list address: `subscriber_send` in templates.
+    pub subscriber_send: bool,
 }
 
 impl Settings {
@@ -35,15 +38,11 @@ impl Settings {
 
 /// Builds a diagnostic pointing at `key` in `[section]` of the config file.
 pub fn config_diagnostic(config: &Config, section: &str, key: &str, d: Diagnostic) -> Diagnostic {
-    let mut d = d.in_file(&config.path);
-    if let Ok(text) = std::fs::read_to_string(&config.path)
-        && let Some((line, src)) = locate_key(&text, section, key)
-    {
-        let col = src.find('=').map_or(1, |i| i + 2 + src[i + 1..].len() - src[i + 1..].trim_start().len());
-        let len = src.trim_end().chars().count().saturating_sub(col - 1).max(1);
-        d = d.at(line, col).with_source(src, len);
+    let d = d.in_file(&config.path);
+    match std::fs::read_to_string(&config.path).ok().and_then(|text| locate_key(&text, section, key)) {
+        Some((line, src)) => point_at_value(d, line, &src),
+        None => d,
     }
-    d
 }
 
 /// Reads `[email]` from the config.
@@ -158,6 +157,7 @@ pub fn settings(config: &Config) -> Result<Settings, Vec<Diagnostic>> {
             unsubscribe_mailto,
             templates_dir: config.resolve(&email.templates),
             templates_default: email.templates == std::path::Path::new("email-templates"),
+            subscriber_send: false,
         }),
         _ => Err(problems),
     }

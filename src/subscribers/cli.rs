@@ -4,6 +4,7 @@
 use super::{AddOutcome, ImportOutcome, Status, SubscriberError};
 use crate::cli::{Format, print_report};
 use crate::config::Config;
+use crate::db::DbError;
 use crate::diag::Report;
 use clap::Subcommand;
 use std::io::Write;
@@ -68,12 +69,21 @@ impl SubscribersCommand {
 pub fn run(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) -> ExitCode {
     match run_inner(config, action, cwd) {
         Ok(code) => code,
-        Err(e) => fail(&e),
+        Err(e) => fail(e, &config.database_path(), cwd),
     }
 }
 
-fn fail(e: &SubscriberError) -> ExitCode {
-    eprintln!("error: {e}");
+/// Prints `e`; a database error names the database and says what to do.
+fn fail(e: SubscriberError, db_path: &Path, cwd: Option<&Path>) -> ExitCode {
+    let d = match e {
+        SubscriberError::Db(e) => e.diagnostic(),
+        SubscriberError::Sql(e) => DbError::at(db_path, e).diagnostic(),
+        other => {
+            eprintln!("error: {other}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprint!("{}", d.render(cwd));
     ExitCode::FAILURE
 }
 
@@ -155,7 +165,8 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
 }
 
 fn report_import(out: &ImportOutcome, file: &Path, format: Format, cwd: Option<&Path>) {
-    let report = Report { diagnostics: out.rejected.clone() };
+    let mut report = Report { diagnostics: out.rejected.iter().chain(&out.warnings).cloned().collect() };
+    report.sort();
     let shown = crate::diag::display_path(file, cwd);
     match format {
         Format::Json => {
@@ -175,22 +186,57 @@ fn report_import(out: &ImportOutcome, file: &Path, format: Format, cwd: Option<&
             if out.unsubscribed > 0 {
                 parts.push(format!("{} marked unsubscribed", out.unsubscribed));
             }
-            eprintln!("imported {shown}: {}", parts.join(", "));
-            if !out.rejected.is_empty() {
-                eprintln!(
-                    "{} row{} rejected (listed above): the other rows were imported; fix those rows and import \
-                     the file again",
-                    out.rejected.len(),
-                    if out.rejected.len() == 1 { " was" } else { "s were" }
-                );
+            if out.duplicates > 0 {
+                parts.push(format!(
+                    "{} repeated row{} skipped",
+                    out.duplicates,
+                    if out.duplicates == 1 { "" } else { "s" }
+                ));
+            }
+            let separator = match out.delimiter.as_str() {
+                "," => String::new(),
+                "\t" => " (separated by tabs)".into(),
+                d => format!(" (separated by `{d}`)"),
+            };
+            eprintln!("imported {shown}{separator}: {}", parts.join(", "));
+            let n = out.rejected.len();
+            if n > 0 {
+                let rows = if n == 1 { "1 row was".to_string() } else { format!("{n} rows were") };
+                if out.imported() == 0 {
+                    eprintln!(
+                        "{rows} rejected (listed above) and nothing was imported: fix them and import the file again"
+                    );
+                } else {
+                    eprintln!(
+                        "{rows} rejected (listed above): the other rows were imported; fix those rows and import the file again"
+                    );
+                }
             }
         }
     }
 }
 
-/// Runs `newsdesk unsubscribe TOKEN|EMAIL`.
-pub fn run_unsubscribe(config: &Config, target: &str) -> ExitCode {
-    let result = super::open_existing(&config.database_path()).and_then(|conn| super::unsubscribe(&conn, target));
+/// Runs `newsdesk unsubscribe TOKEN` (a reader's link) or `newsdesk unsubscribe --email
+/// ADDR` (the editor). A bare argument that looks like an address is refused: whoever
+/// can pass an argument (a web page handing on a URL's path) could otherwise
+/// unsubscribe anyone.
+pub fn run_unsubscribe(config: &Config, token: Option<&str>, email: Option<&str>, cwd: Option<&Path>) -> ExitCode {
+    if let Some(token) = token
+        && (token.contains('@') || token.contains("%40"))
+    {
+        let d = crate::diag::Diagnostic::error(
+            "not-a-token",
+            "this looks like an email address, not an unsubscribe token: `newsdesk unsubscribe` takes the token of a subscriber's unsubscribe link",
+        )
+        .help("to unsubscribe someone by address, run `newsdesk unsubscribe --email ADDRESS` yourself (never from a web page)");
+        eprint!("{}", d.render(cwd));
+        return ExitCode::FAILURE;
+    }
+    let result = super::open_existing(&config.database_path()).and_then(|conn| match (token, email) {
+        (_, Some(email)) => super::unsubscribe(&conn, email),
+        (Some(token), None) => super::unsubscribe_token(&conn, token),
+        (None, None) => Err(SubscriberError::NotAToken),
+    });
     match result {
         Ok(before) if before.status == Status::Unsubscribed => {
             eprintln!(
@@ -204,6 +250,6 @@ pub fn run_unsubscribe(config: &Config, target: &str) -> ExitCode {
             eprintln!("unsubscribed {}: they will get no further issues", before.email);
             ExitCode::SUCCESS
         }
-        Err(e) => fail(&e),
+        Err(e) => fail(e, &config.database_path(), cwd),
     }
 }
