@@ -286,43 +286,35 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
                     error: None,
                 }
             }
-            Err((e, attempts)) if e.is_unknown() => {
-                all_ok = false;
-                // The server may have it: the row stays `sending`, so the next `send`
-                // refuses until the editor has looked (`--force`).
-                if let (Some(conn), Some(id)) = (&conn, ledger_row) {
-                    let _ = ledger::finish(conn, id, Outcome::Unknown, &e.to_string(), attempts);
-                }
-                let next = if is_test {
-                    "look in that mailbox before sending again"
-                } else {
-                    "check the list's archive: if the issue is there, it was sent; if not, `newsdesk send --force` \
-                     sends it (until then `newsdesk send` refuses, so nobody gets it twice)"
-                };
-                report.push(
-                    Diagnostic::error("send-unknown", format!("the message to {address} may have been delivered: {e}"))
-                        .help(next),
-                );
-                Delivery {
-                    address,
-                    test: is_test,
-                    message_id: p.summary.message_id.clone(),
-                    attempts,
-                    reply: None,
-                    error: Some(e),
-                }
-            }
             Err((e, attempts)) => {
                 all_ok = false;
+                let diagnostic = if e.is_unknown() {
+                    // The server may have it: the row stays `sending`, so the next `send`
+                    // refuses until the editor has looked (`--force`).
+                    let next = if is_test {
+                        "look in that mailbox before sending again"
+                    } else {
+                        "check the list's archive: if the issue is there, it was sent; if not, `newsdesk send --force` \
+                         sends it (until then `newsdesk send` refuses, so nobody gets it twice)"
+                    };
+                    Diagnostic::error("send-unknown", format!("the message to {address} may have been delivered: {e}"))
+                        .help(next)
+                } else {
+                    let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
+                    Diagnostic::error("send-failed", format!("sending to {address} failed{tries}: {e}"))
+                        .help(format!("{}; nothing was recorded as sent", mailer.help(&e)))
+                };
                 if let (Some(conn), Some(id)) = (&conn, ledger_row) {
-                    let outcome = if e.is_temporary() { Outcome::FailedTemporary } else { Outcome::FailedPermanent };
+                    let outcome = if e.is_unknown() {
+                        Outcome::Unknown
+                    } else if e.is_temporary() {
+                        Outcome::FailedTemporary
+                    } else {
+                        Outcome::FailedPermanent
+                    };
                     let _ = ledger::finish(conn, id, outcome, &e.to_string(), attempts);
                 }
-                let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
-                report.push(
-                    Diagnostic::error("send-failed", format!("sending to {address} failed{tries}: {e}"))
-                        .help(format!("{}; nothing was recorded as sent", mailer.help(&e))),
-                );
+                report.push(diagnostic);
                 Delivery {
                     address,
                     test: is_test,
