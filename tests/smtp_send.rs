@@ -248,21 +248,7 @@ fn concurrent_list_sends_mail_the_list_once() {
     for round in 0..6 {
         let server = SmtpServer::start();
         let site = Site::new(&mail_config(server.port()));
-        let children: Vec<_> = (0..4)
-            .map(|_| {
-                std::process::Command::new(env!("CARGO_BIN_EXE_newsdesk"))
-                    .arg("-c")
-                    .arg(site.path("config.toml"))
-                    .args(["send", "--yes"])
-                    .current_dir(site.path(""))
-                    .env("SOURCE_DATE_EPOCH", support::EPOCH)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        let children: Vec<_> = (0..4).map(|_| site.spawn(&["send", "--yes"])).collect();
         let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
         let shown: Vec<String> = outputs.iter().map(text).collect();
         let ok = outputs.iter().filter(|o| o.status.success()).count();

@@ -43,15 +43,7 @@ impl ListSite {
     /// Starts `newsdesk send --subscribers --yes` in the background (output piped), for
     /// tests that act on the server or the process while the send runs.
     pub fn spawn_send(&self) -> std::process::Child {
-        std::process::Command::new(env!("CARGO_BIN_EXE_newsdesk"))
-            .args(["-c", self.site.path("config.toml").to_str().unwrap(), "send", "--subscribers", "--yes"])
-            .current_dir(self.site.path(""))
-            .env("SOURCE_DATE_EPOCH", support::EPOCH)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        self.site.spawn(&["send", "--subscribers", "--yes"])
     }
 }
 

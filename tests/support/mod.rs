@@ -85,6 +85,23 @@ impl Site {
 
     /// Runs `newsdesk -c CONFIG args...` with stdin closed (not a terminal), a fixed
     /// render date and no SMTP password in the environment.
+    /// Starts `newsdesk -c CONFIG args...` in the background (output piped, stdin
+    /// closed), for tests that act while it runs or run several at once.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_newsdesk"))
+            .arg("-c")
+            .arg(self.path("config.toml"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env_remove("NEWSDESK_SMTP_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_env(args, &[])
     }
