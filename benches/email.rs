@@ -14,10 +14,10 @@
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use newsdesk::config::Config;
-use newsdesk::delivery::ledger::{Row, State};
-use newsdesk::delivery::send::recipient_for;
-use newsdesk::email::{Digest, settings};
+use newsdesk::digest::{Digest, settings};
 use newsdesk::model::{Post, Selection};
+use newsdesk::ops::send_subscribers::recipient_for;
+use newsdesk::store::ledger::{Row, State};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -33,7 +33,7 @@ fn config() -> Config {
 fn newest(config: &Config) -> Post {
     let loaded = newsdesk::load::load(config, None);
     let sel = Selection { drafts: false, future: false, now: chrono::Utc::now().fixed_offset() };
-    newsdesk::email::pick(config, &loaded.archive, sel, None).expect("a newest post").clone()
+    newsdesk::ops::issue::pick(config, &loaded.archive, sel, None).expect("a newest post").clone()
 }
 
 fn date() -> chrono::DateTime<chrono::Utc> {

@@ -30,7 +30,7 @@ fn rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<Option<String>>> {
 #[test]
 fn the_one_ledger_keeps_every_row_of_both_old_ledgers() {
     let site = migrated_site(9);
-    let conn = newsdesk::db::open(&site.path(".newsdesk/newsdesk.db")).unwrap();
+    let conn = newsdesk::store::db::open(&site.path(".newsdesk/newsdesk.db")).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, 5);
     let tables = rows(&conn, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
@@ -56,13 +56,11 @@ fn the_one_ledger_keeps_every_row_of_both_old_ledgers() {
     assert_eq!(state_of(OLDER, "lin@example.org").as_deref(), Some("pending"));
 
     // List sends: one row and one run each, the forced resend kept as history.
-    let newest = newsdesk::ledger::history(&conn, NEWEST).unwrap();
+    let newest = newsdesk::store::ledger::list::history(&conn, NEWEST).unwrap();
     assert_eq!(newest.len(), 2);
-    assert!(
-        newest
-            .iter()
-            .all(|s| s.status == newsdesk::ledger::Status::Sent && s.server_reply.as_deref() == Some("250 OK"))
-    );
+    assert!(newest.iter().all(
+        |s| s.status == newsdesk::store::ledger::list::Status::Sent && s.server_reply.as_deref() == Some("250 OK")
+    ));
     assert_eq!(newest[0].destination, "kubernetes-dev@example.org");
     assert_eq!(newest[0].subject, "LWKD: Week Ending May 10, 2020");
     assert_eq!(newest[0].message_id, "<2020-05-10-update.67573e090458@example.org>");
@@ -70,12 +68,13 @@ fn the_one_ledger_keeps_every_row_of_both_old_ledgers() {
     for t in [&newest[0].started_at, newest[0].sent_at.as_ref().unwrap()] {
         assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with(".000Z"), "{t}");
     }
-    let older = newsdesk::ledger::history(&conn, OLDER).unwrap();
+    let older = newsdesk::store::ledger::list::history(&conn, OLDER).unwrap();
     assert_eq!(older.len(), 1);
-    assert_eq!(older[0].state, newsdesk::delivery::ledger::State::FailedTemporary, "a refused connection");
-    assert_eq!(newsdesk::ledger::blocking_send(&conn, OLDER, "kubernetes-dev@example.org").unwrap(), None);
-    let unfinished = newsdesk::ledger::blocking_send(&conn, UNFINISHED, "kubernetes-dev@example.org").unwrap();
-    assert_eq!(unfinished.map(|s| s.status), Some(newsdesk::ledger::Status::Sending));
+    assert_eq!(older[0].state, newsdesk::store::ledger::State::FailedTemporary, "a refused connection");
+    assert_eq!(newsdesk::store::ledger::list::blocking_send(&conn, OLDER, "kubernetes-dev@example.org").unwrap(), None);
+    let unfinished =
+        newsdesk::store::ledger::list::blocking_send(&conn, UNFINISHED, "kubernetes-dev@example.org").unwrap();
+    assert_eq!(unfinished.map(|s| s.status), Some(newsdesk::store::ledger::list::Status::Sending));
     let runs: i64 = conn.query_row("SELECT COUNT(*) FROM delivery_runs WHERE kind = 'list'", [], |r| r.get(0)).unwrap();
     assert_eq!(runs, 4);
 }

@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use newsdesk::subscribers::{self, import_reader, normalise};
+use newsdesk::store::subscribers::{self, import_reader, normalise};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -26,7 +26,7 @@ fn line_count(data: &[u8]) -> usize {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut conn = newsdesk::db::open_in_memory().expect("a database in memory");
+    let mut conn = newsdesk::store::db::open_in_memory().expect("a database in memory");
     let seed = "email,name,status\nada@example.org,Ada,active\ngrace@example.org,Grace,unsubscribed\n";
     let seeded = import_reader(&mut conn, seed.as_bytes(), Path::new("seed.csv")).expect("the seed imports");
     assert_eq!(seeded.added, 2);

@@ -14,9 +14,10 @@
 //! Memory is bounded by the queue (two pages) plus rows waiting for a retry, whatever
 //! the list size.
 
-use super::ledger::{self, IssueKey, Mode, Row, State};
 use super::rate::RateLimiter;
-use super::writer::{self, Journal, Op, Writer};
+use super::writer::{self, Op, Writer};
+use crate::store::journal::Journal;
+use crate::store::ledger::{self, IssueKey, Mode, Row, State};
 use crate::transport::Failure;
 use crate::transport::smtp::{self, Server};
 use lettre::address::Envelope;
@@ -151,7 +152,7 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    Db(#[from] crate::store::db::DbError),
     #[error("cannot start the send in the ledger: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -356,9 +357,9 @@ impl Shared<'_> {
 /// Runs one send. The caller holds the send lock for the whole call.
 pub fn run(req: &Request) -> Result<Summary, StartError> {
     let started_at = Instant::now();
-    let mut conn = crate::db::open(&req.database)?;
+    let mut conn = crate::store::db::open(&req.database)?;
     // 250s a killed run noted but could not commit: settle them before anything else.
-    let replayed = writer::replay_journal(&mut conn, &req.database).map_err(StartError::Journal)?;
+    let replayed = crate::store::journal::replay_journal(&mut conn, &req.database).map_err(StartError::Journal)?;
     let started = ledger::start_run(&mut conn, &req.issue, req.mode, req.include_new)?;
     (req.on_start)(&started);
     let recent = recent_sends(&conn, req.settings.max_per_hour)?;
@@ -380,7 +381,7 @@ pub fn run(req: &Request) -> Result<Summary, StartError> {
         fatal: Mutex::new(None),
         halt: AtomicBool::new(false),
     };
-    let reader = crate::db::open(&req.database)?;
+    let reader = crate::store::db::open(&req.database)?;
     let workers_done = AtomicBool::new(false);
     std::thread::scope(|s| {
         // Ctrl-C sets `req.stop`; the watcher turns it into a halt of every thread.
@@ -473,7 +474,7 @@ fn recent_sends(conn: &Connection, per_hour: u64) -> rusqlite::Result<Vec<Instan
 fn feed(shared: &Shared, reader: Connection) {
     let req = shared.req;
     let mut after = 0;
-    let now = crate::subscribers::now_text();
+    let now = crate::store::clock::now();
     'pages: loop {
         if shared.stopping() {
             break;
@@ -530,7 +531,7 @@ struct Claimed {
 
 /// Takes up to `k` rows, settles those that need no message (cancelled, cannot be
 /// built), and claims the rest as `sending` in one commit, after noting the claims in
-/// the journal (see [`super::writer::Journal`]). `None` when the run is over or stops.
+/// the journal (see [`Journal`]). `None` when the run is over or stops.
 fn claim(shared: &Shared, k: usize) -> Option<VecDeque<Claimed>> {
     let first = shared.queue.take(&shared.halt)?;
     let mut jobs = vec![first];
@@ -695,7 +696,7 @@ fn work(shared: &Shared) {
             job.tries += 1;
             match smtp::send(&shared.req.server, c, &msg.envelope, &msg.bytes) {
                 Ok(reply) => {
-                    let at = crate::subscribers::now_text();
+                    let at = crate::store::clock::now();
                     // First the journal (one write, survives a kill), then the ledger.
                     if let Err(e) = shared.journal.record(job.row.id, &at, &reply) {
                         shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
@@ -727,7 +728,7 @@ fn work(shared: &Shared) {
 /// (opened on first use): one primary-key lookup per message.
 fn still_subscribed(reader: &mut Option<Connection>, shared: &Shared, subscriber_id: i64) -> Result<bool, String> {
     if reader.is_none() {
-        let c = crate::db::open(&shared.req.database).map_err(|e| e.to_string())?;
+        let c = crate::store::db::open(&shared.req.database).map_err(|e| e.to_string())?;
         *reader = Some(c);
     }
     let c = reader.as_ref().expect("opened above");

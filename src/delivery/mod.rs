@@ -1,10 +1,8 @@
 //! Sending an issue to every subscriber, exactly once per (issue, subscriber), across
-//! crashes and server faults. [`ledger`] is the record of who got what.
+//! crashes and server faults, over [`crate::store`] (the ledger, the sent journal) and
+//! [`crate::transport`] (the SMTP connection). Messages come from the caller's render
+//! callback, so this module knows nothing of posts or templates.
 
 pub mod engine;
-pub mod ledger;
-pub mod lock;
 pub mod rate;
-pub mod send;
-pub mod status;
 pub mod writer;

@@ -2,7 +2,7 @@
 //! clips, a subject that is empty or cut off, links that go nowhere without a base URL.
 //! `check` and `preview` both run these.
 
-use super::digest::{Digest, Parts};
+use super::{Digest, Parts};
 use crate::diag::{Diagnostic, line_at, line_col};
 use crate::render::has_scheme;
 

@@ -1,11 +1,11 @@
 //! `newsdesk subscribers ...` and `newsdesk unsubscribe`: arguments and output.
 //! Tables and CSV go to stdout; messages go to stderr, so both can be piped.
 
-use super::{AddOutcome, ImportOutcome, Status, SubscriberError};
 use crate::cli::{Format, print_report};
 use crate::config::Config;
-use crate::db::DbError;
 use crate::diag::Report;
+use crate::store::db::DbError;
+use crate::store::subscribers::{self, AddOutcome, ImportOutcome, Status, SubscriberError};
 use clap::Subcommand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -91,21 +91,21 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
     let db_path = config.database_path();
     match action {
         SubscribersCommand::Import { file, format } => {
-            let mut conn = crate::db::open(&db_path)?;
-            let out = super::import_csv(&mut conn, &file)?;
+            let mut conn = crate::store::db::open(&db_path)?;
+            let out = subscribers::import_csv(&mut conn, &file)?;
             report_import(&out, &file, format, cwd);
             Ok(if out.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         SubscribersCommand::Export { all, output } => {
-            let conn = super::open_existing(&db_path)?;
+            let conn = subscribers::open_existing(&db_path)?;
             let n = match &output {
                 Some(path) => {
                     let mut buf = Vec::new();
-                    let n = super::export_csv(&conn, all, &mut buf)?;
+                    let n = subscribers::export_csv(&conn, all, &mut buf)?;
                     crate::output::write_atomic(path, &buf)?;
                     n
                 }
-                None => super::export_csv(&conn, all, std::io::stdout().lock())?,
+                None => subscribers::export_csv(&conn, all, std::io::stdout().lock())?,
             };
             if let Some(path) = output {
                 eprintln!("exported {n} subscribers to {}", crate::diag::display_path(&path, cwd));
@@ -113,8 +113,8 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
             Ok(ExitCode::SUCCESS)
         }
         SubscribersCommand::Add { email, name, resubscribe } => {
-            let conn = crate::db::open(&db_path)?;
-            let (email, outcome) = super::add(&conn, &email, name.as_deref(), resubscribe)?;
+            let conn = crate::store::db::open(&db_path)?;
+            let (email, outcome) = subscribers::add(&conn, &email, name.as_deref(), resubscribe)?;
             match outcome {
                 AddOutcome::Added => eprintln!("added {email}"),
                 AddOutcome::AlreadySubscribed => eprintln!("{email} is already subscribed"),
@@ -123,17 +123,17 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
             Ok(ExitCode::SUCCESS)
         }
         SubscribersCommand::Remove { email } => {
-            let conn = super::open_existing(&db_path)?;
-            let email = super::remove(&conn, &email)?;
+            let conn = subscribers::open_existing(&db_path)?;
+            let email = subscribers::remove(&conn, &email)?;
             eprintln!("removed {email} and their delivery history");
             Ok(ExitCode::SUCCESS)
         }
         SubscribersCommand::List { all, format } => {
-            let conn = super::open_existing(&db_path)?;
+            let conn = subscribers::open_existing(&db_path)?;
             let mut out = std::io::stdout().lock();
             match format {
                 Format::Human => {
-                    super::for_each(&conn, all, |s| {
+                    subscribers::for_each(&conn, all, |s| {
                         let name = s.name.as_deref().unwrap_or("");
                         if all {
                             writeln!(out, "{}\t{}\t{}", s.email, name, s.status.as_str())?;
@@ -142,14 +142,14 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
                         }
                         Ok(())
                     })?;
-                    let c = super::counts(&conn)?;
+                    let c = subscribers::counts(&conn)?;
                     eprintln!("{} active, {} unsubscribed", c.active, c.unsubscribed);
                 }
                 Format::Json => {
                     // One array, written row by row: the list is never held in memory.
                     write!(out, "[")?;
                     let mut first = true;
-                    super::for_each(&conn, all, |s| {
+                    subscribers::for_each(&conn, all, |s| {
                         let sep = if first { "\n  " } else { ",\n  " };
                         first = false;
                         let row = serde_json::to_string(s).map_err(std::io::Error::other)?;
@@ -232,9 +232,9 @@ pub fn run_unsubscribe(config: &Config, token: Option<&str>, email: Option<&str>
         eprint!("{}", d.render(cwd));
         return ExitCode::FAILURE;
     }
-    let result = super::open_existing(&config.database_path()).and_then(|conn| match (token, email) {
-        (_, Some(email)) => super::unsubscribe(&conn, email),
-        (Some(token), None) => super::unsubscribe_token(&conn, token),
+    let result = subscribers::open_existing(&config.database_path()).and_then(|conn| match (token, email) {
+        (_, Some(email)) => subscribers::unsubscribe(&conn, email),
+        (Some(token), None) => subscribers::unsubscribe_token(&conn, token),
         (None, None) => Err(SubscriberError::NotAToken),
     });
     match result {

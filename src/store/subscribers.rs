@@ -6,10 +6,8 @@
 //! resubscribe someone who asked to leave. Every subscriber gets a random secret
 //! token for their unsubscribe link; the token, not the address, goes in the URL.
 
-pub mod cli;
-
-use crate::db::{self, DbError};
 use crate::diag::Diagnostic;
+use crate::store::db::{self, DbError};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::io::{Read, Write};

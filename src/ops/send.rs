@@ -12,7 +12,7 @@ use super::preview::{self, Prepared, PreviewArgs};
 use crate::cli::{Format, SelectArgs, print_report};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
-use crate::ledger::{self, Outcome, Status};
+use crate::store::ledger::list::{self as ledger, Outcome, Status};
 use crate::transport::{self, Failure, RetryPolicy};
 use clap::Args;
 use serde::Serialize;
@@ -47,7 +47,7 @@ pub struct SendArgs {
     pub format: Format,
     /// `--subscribers` and its flags: per-subscriber sends (src/delivery).
     #[command(flatten)]
-    pub subscriber_send: crate::delivery::send::SubscriberArgs,
+    pub subscriber_send: crate::ops::send_subscribers::SubscriberArgs,
 }
 
 /// How one destination fared.
@@ -66,7 +66,7 @@ pub struct Delivery {
 /// Runs `newsdesk send`; returns the exit code.
 pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Option<&Path>) -> ExitCode {
     if args.subscriber_send.subscribers {
-        return crate::delivery::send::run(&crate::delivery::send::Invocation {
+        return crate::ops::send_subscribers::run(&crate::ops::send_subscribers::Invocation {
             config,
             posts_dir,
             selection: args.select.selection(),
@@ -139,7 +139,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
     let _lock = if is_test {
         None
     } else {
-        match crate::delivery::lock::SendLock::acquire(&config.database_path()) {
+        match crate::store::lock::SendLock::acquire(&config.database_path()) {
             Ok(l) => Some(l),
             Err(e) => {
                 report.push(Diagnostic::error("send-running", e.to_string()));
@@ -151,7 +151,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
     let mut conn = if is_test {
         None
     } else {
-        match crate::db::open(&config.database_path()) {
+        match crate::store::db::open(&config.database_path()) {
             Ok(c) => Some(c),
             Err(e) => {
                 report.push(e.diagnostic());
@@ -171,12 +171,12 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
             }
             Ok(None) => {}
             Err(e) => {
-                report.push(crate::db::DbError::at(&config.database_path(), e).diagnostic());
+                report.push(crate::store::db::DbError::at(&config.database_path(), e).diagnostic());
                 return fail(report, serde_json::json!({ "ok": false }));
             }
         }
     }
-    let signer = match crate::dkim::Signer::for_command(config) {
+    let signer = match crate::transport::dkim::Signer::for_command(config) {
         Ok(s) => s,
         Err(d) => {
             report.push(d);
@@ -229,7 +229,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         let address = p.envelope.to().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         let ledger_row = match (&mut conn, is_test) {
             (Some(conn), false) => {
-                let issue = crate::delivery::ledger::IssueKey {
+                let issue = crate::store::ledger::IssueKey {
                     id: issue_id.clone(),
                     label: digest
                         .post_source
@@ -244,7 +244,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
                         return fail(r, serde_json::json!({ "ok": false, "already_sent": prev }));
                     }
                     Err(e) => {
-                        report.push(crate::db::DbError::at(&config.database_path(), e).diagnostic());
+                        report.push(crate::store::db::DbError::at(&config.database_path(), e).diagnostic());
                         return fail(report, serde_json::json!({ "ok": false }));
                     }
                 }

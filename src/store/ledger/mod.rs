@@ -11,7 +11,9 @@
 //! `INSERT ... SELECT` of the active subscribers); later runs resume that list and only
 //! add subscribers who joined since when asked to (`--include-new`).
 
-use crate::subscribers::now_text;
+pub mod list;
+
+use crate::store::clock::now as now_text;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -451,11 +453,11 @@ pub fn sent_since(conn: &Connection, since: &str) -> rusqlite::Result<Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscribers;
+    use crate::store::subscribers;
 
     fn setup(n: usize) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open(&dir.path().join("n.db")).unwrap();
+        let conn = crate::store::db::open(&dir.path().join("n.db")).unwrap();
         for i in 0..n {
             subscribers::add(&conn, &format!("s{i}@example.org"), None, false).unwrap();
         }

@@ -4,11 +4,13 @@
 use crate::config::{self, Config};
 use crate::diag::Report;
 use crate::model::Selection;
-use crate::{build, check};
+use crate::ops::{build, check};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+pub mod subscribers;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -37,12 +39,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render the newest issue as email into `_preview/` for review (never sends).
-    Preview(crate::email::preview::PreviewArgs),
+    Preview(crate::ops::preview::PreviewArgs),
     /// Send the newest issue to the list address, or a test send with `--to ADDR`.
     #[command(
         after_help = "An issue is sent to the list once; a second `send` is refused unless --force.\nExit status: 0 when every message was accepted, 1 otherwise."
     )]
-    Send(crate::email::send::SendArgs),
+    Send(crate::ops::send::SendArgs),
     /// Check the config and every post; report all problems.
     #[command(
         after_help = "Exit status: 0 when there are no errors, 1 when there are (with --strict, warnings count too)."
@@ -69,7 +71,7 @@ pub enum Command {
     /// Manage the subscriber list (import, export, add, remove, list).
     Subscribers {
         #[command(subcommand)]
-        action: crate::subscribers::cli::SubscribersCommand,
+        action: crate::cli::subscribers::SubscribersCommand,
     },
     /// Unsubscribe a reader by the token of their unsubscribe link (the editor: `--email ADDR`).
     #[command(
@@ -150,13 +152,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build { select, out, format } => {
             run_build(&config, posts, select.selection(), &out, format, cwd.as_deref())
         }
-        Command::Preview(args) => crate::email::preview::run(&config, posts, &args, cwd.as_deref()),
-        Command::Send(args) => crate::email::send::run(&config, posts, &args, cwd.as_deref()),
-        Command::Subscribers { action } => crate::subscribers::cli::run(&config, action, cwd.as_deref()),
+        Command::Preview(args) => crate::ops::preview::run(&config, posts, &args, cwd.as_deref()),
+        Command::Send(args) => crate::ops::send::run(&config, posts, &args, cwd.as_deref()),
+        Command::Subscribers { action } => crate::cli::subscribers::run(&config, action, cwd.as_deref()),
         Command::Unsubscribe { token, email } => {
-            crate::subscribers::cli::run_unsubscribe(&config, token.as_deref(), email.as_deref(), cwd.as_deref())
+            crate::cli::subscribers::run_unsubscribe(&config, token.as_deref(), email.as_deref(), cwd.as_deref())
         }
-        Command::Status { post, format } => crate::delivery::status::run(&config, posts, post.as_deref(), format),
+        Command::Status { post, format } => crate::ops::status::run(&config, posts, post.as_deref(), format),
     }
 }
 

@@ -36,7 +36,7 @@ impl SendLock {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file = crate::db::private_file_options()
+        let mut file = crate::store::db::private_file_options()
             .read(true)
             .write(true)
             .create(true)
@@ -56,7 +56,7 @@ impl SendLock {
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        let text = format!("pid {}, started {}", std::process::id(), crate::subscribers::now_text());
+        let text = format!("pid {}, started {}", std::process::id(), crate::store::clock::now());
         file.set_len(0)
             .and_then(|_| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(text.as_bytes()))

@@ -1,11 +1,11 @@
 //! `newsdesk status`: what the ledger says about each issue's sends, to subscribers
 //! and to list addresses.
 
-use super::ledger::{self, IssueStatus, State};
-use super::lock::SendLock;
 use crate::cli::Format;
 use crate::config::Config;
-use crate::ledger::{self as list_ledger, ListSend};
+use crate::store::ledger::list::{self as list_ledger, ListSend};
+use crate::store::ledger::{self, IssueStatus, State};
+use crate::store::lock::{self, SendLock};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -34,8 +34,8 @@ struct Shown {
 
 fn collect(config: &Config, posts_dir: Option<&Path>, post: Option<&str>) -> Result<Shown, String> {
     let db = config.database_path();
-    let mut conn = crate::subscribers::open_existing(&db).map_err(|e| match e {
-        crate::subscribers::SubscriberError::Db(e) => format!("{e}\n  = help: {}", e.help()),
+    let mut conn = crate::store::subscribers::open_existing(&db).map_err(|e| match e {
+        crate::store::subscribers::SubscriberError::Db(e) => format!("{e}\n  = help: {}", e.help()),
         other => other.to_string(),
     })?;
     // With no send running, 250s a killed run noted in the sent journal are settled
@@ -43,15 +43,15 @@ fn collect(config: &Config, posts_dir: Option<&Path>, post: Option<&str>) -> Res
     // is never shown as unknown. While a send runs, its rows are in flight.
     let running = match SendLock::acquire(&db) {
         Ok(lock) => {
-            super::writer::replay_journal(&mut conn, &db)?;
+            crate::store::journal::replay_journal(&mut conn, &db)?;
             drop(lock);
             None
         }
-        Err(super::lock::LockError::Busy { holder, .. }) => Some(holder),
+        Err(lock::LockError::Busy { holder, .. }) => Some(holder),
         Err(e) => return Err(e.to_string()),
     };
     let sql = |e: rusqlite::Error| {
-        let e = crate::db::DbError::at(&db, e);
+        let e = crate::store::db::DbError::at(&db, e);
         format!("cannot read the ledger: {e}\n  = help: {}", e.help())
     };
     let Some(wanted) = post else {
@@ -65,7 +65,7 @@ fn collect(config: &Config, posts_dir: Option<&Path>, post: Option<&str>) -> Res
         // A slug or file name: resolve it through the posts (`--posts` included), as
         // `send --post` does; list sends are found by the post's id.
         let loaded = crate::load::load(config, posts_dir);
-        if let Some(p) = crate::email::find_post(&loaded.archive, wanted) {
+        if let Some(p) = crate::ops::issue::find_post(&loaded.archive, wanted) {
             issues = ledger::status(&conn, Some(&p.id)).map_err(sql)?;
             id = Some(p.id.clone());
         } else if wanted.contains("://") {

@@ -11,9 +11,11 @@
 //! Values that are the same for every recipient can be tested in templates
 //! (`{% if unsubscribe_url %}`); the per-recipient ones can only be printed.
 
-use super::settings::Settings;
-use super::splice::Spliced;
-use super::templates::{self, Templates};
+pub mod lint;
+pub mod settings;
+mod splice;
+pub mod templates;
+
 use crate::config::Config;
 use crate::diag::Diagnostic;
 use crate::render::RenderedPost;
@@ -25,9 +27,12 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, address::Envelope};
 use minijinja::Value;
 use serde::Serialize;
+use settings::Settings;
 use sha2::{Digest as _, Sha256};
+use splice::Spliced;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use templates::Templates;
 
 const OPEN: char = '\u{E001}';
 const CLOSE: char = '\u{E002}';
@@ -522,9 +527,9 @@ mod tests {
         let config = crate::config::load(&path).unwrap_or_else(|d| panic!("{d:?}"));
         let loaded = crate::load::load(&config, None);
         let sel = crate::model::Selection { drafts: false, future: false, now: Utc::now().fixed_offset() };
-        let post = crate::email::pick(&config, &loaded.archive, sel, None).unwrap().clone();
+        let post = crate::ops::issue::pick(&config, &loaded.archive, sel, None).unwrap().clone();
         let rendered = crate::render::render(&post).unwrap();
-        let mut s = super::super::settings::settings(&config).unwrap();
+        let mut s = super::settings::settings(&config).unwrap();
         s.unsubscribe_url = Some("https://lwkd.example.org/unsubscribe/{token}".into());
         s.unsubscribe_mailto = Some("mailto:unsubscribe@lwkd.example.org?subject=unsubscribe".into());
         Digest::render(&config, s, &rendered, DateTime::from_timestamp(1_589_313_600, 0).unwrap()).unwrap()

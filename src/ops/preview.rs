@@ -3,17 +3,16 @@
 //! (`message.eml`), its two parts (`message.html`, `message.txt`) and the feeds as
 //! `build` writes them. Never opens a network connection.
 
-use super::digest::{Digest, Parts, Recipient};
-use super::lint;
-use crate::build;
 use crate::cli::{Format, SelectArgs, print_report};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report, display_path};
-use crate::dkim::Signer;
+use crate::digest::{Digest, Parts, Recipient, lint};
 use crate::load;
 use crate::model::{Archive, Selection};
+use crate::ops::build;
 use crate::output::Staged;
 use crate::render::RenderedPost;
+use crate::transport::dkim::Signer;
 use clap::Args;
 use lettre::address::Envelope;
 use serde::Serialize;
@@ -90,7 +89,7 @@ pub fn prepare(config: &Config, digest: &Digest, signer: Option<&Signer>, report
         Some(r) => r,
         None => {
             report.push(
-                super::settings::config_diagnostic(
+                crate::digest::settings::config_diagnostic(
                     config,
                     "email",
                     "from",
@@ -163,14 +162,14 @@ pub fn load_and_render(
         return None;
     }
     let archive = loaded.archive;
-    let post = match super::pick(config, &archive, selection, slug) {
+    let post = match super::issue::pick(config, &archive, selection, slug) {
         Ok(p) => p,
         Err(d) => {
             report.push(d);
             return None;
         }
     };
-    let (rendered, digest) = super::render_digest(config, post, report)?;
+    let (rendered, digest) = super::issue::render_digest(config, post, report)?;
     report.extend(rendered.diagnostics.clone());
     drop(rendered);
     Some((archive, digest))

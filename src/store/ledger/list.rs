@@ -9,8 +9,8 @@
 //! left `sending` tells the editor a previous run stopped half-way, or that the message
 //! went out whole and no reply came: it may or may not have been delivered.
 
-use crate::delivery::ledger::State;
-use crate::subscribers::now_text;
+use crate::store::clock::now as now_text;
+use crate::store::ledger::State;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Where a list send stands, as `send` and the tests read it (a summary of [`State`]).
@@ -106,7 +106,7 @@ pub enum Claim {
 /// block (the history is kept: the forced send is a run and a row of its own).
 pub fn claim(
     conn: &mut Connection,
-    issue: &crate::delivery::ledger::IssueKey,
+    issue: &crate::store::ledger::IssueKey,
     destination: &str,
     message_id: &str,
     subject: &str,
@@ -125,7 +125,7 @@ pub fn claim(
 /// id for [`finish`]. [`claim`] is the checked form.
 pub fn begin(
     conn: &Connection,
-    issue: &crate::delivery::ledger::IssueKey,
+    issue: &crate::store::ledger::IssueKey,
     destination: &str,
     message_id: &str,
     subject: &str,
@@ -198,11 +198,11 @@ fn row_to_send(r: &rusqlite::Row) -> rusqlite::Result<ListSend> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::ledger::IssueKey;
+    use crate::store::ledger::IssueKey;
 
     fn db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open(&dir.path().join("newsdesk.db")).unwrap();
+        let conn = crate::store::db::open(&dir.path().join("newsdesk.db")).unwrap();
         (dir, conn)
     }
 
@@ -240,6 +240,6 @@ mod tests {
         assert!(matches!(claim(&mut conn, &i, "list@example.org", "<a@x>", "S", true).unwrap(), Claim::Started(_)));
         assert_eq!(history(&conn, &i.id).unwrap().len(), 3);
         // List rows never show up as subscriber deliveries.
-        assert_eq!(crate::delivery::ledger::counts(&conn, &i.id).unwrap().total(), 0);
+        assert_eq!(crate::store::ledger::counts(&conn, &i.id).unwrap().total(), 0);
     }
 }

@@ -17,7 +17,7 @@ pub fn check(config: &Config, posts_dir: Option<&Path>, selection: Selection) ->
     let loaded = load::load(config, posts_dir);
     let mut report = loaded.report;
     report.extend(archive_checks(config, &loaded.archive, selection));
-    report.extend(crate::email::check(config, &loaded.archive, selection));
+    report.extend(super::issue::check(config, &loaded.archive, selection));
     report.extend(private_files(config));
     report.sort();
     report
@@ -45,7 +45,7 @@ pub fn future_warning(p: &Post) -> Diagnostic {
 pub fn private_files(config: &Config) -> Vec<Diagnostic> {
     let cwd = std::env::current_dir().ok();
     let mut out = Vec::new();
-    for path in crate::db::private_files(&config.database_path()) {
+    for path in crate::store::db::private_files(&config.database_path()) {
         let Some(mode) = group_or_other_bits(&path) else { continue };
         let shown = crate::diag::display_path(&path, cwd.as_deref());
         let what = if path == config.database_path() { "the database" } else { "this file of the database" };

@@ -2,14 +2,14 @@
 //! personalised message each, recorded in the ledger so a second run resumes instead
 //! of starting over.
 
-use super::engine::{self, Outgoing, Request, Settings, Summary};
-use super::ledger::{self, IssueKey, Mode, Row};
-use super::lock::SendLock;
 use crate::cli::{Format, print_report};
 use crate::config::Config;
+use crate::delivery::engine::{self, Outgoing, Request, Settings, Summary};
 use crate::diag::{Diagnostic, Report};
-use crate::dkim::Signer;
-use crate::email::{Digest, Recipient};
+use crate::digest::{Digest, Recipient};
+use crate::store::ledger::{self, IssueKey, Mode, Row};
+use crate::store::lock::SendLock;
+use crate::transport::dkim::Signer;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lettre::message::Mailbox;
@@ -69,7 +69,7 @@ pub fn run(inv: &Invocation) -> ExitCode {
         }
     };
     let db_path = config.database_path();
-    if let Err(e) = crate::subscribers::open_existing(&db_path) {
+    if let Err(e) = crate::store::subscribers::open_existing(&db_path) {
         report.push(Diagnostic::error("no-subscribers", e.to_string()));
         return fail(report);
     }
@@ -95,7 +95,7 @@ pub fn run(inv: &Invocation) -> ExitCode {
     // The body's warnings, once, from a sample subscriber's message.
     let sample = sample_row();
     let sample_recipient = recipient_for(&digest, &sample, &url_template).expect("the sample address is valid");
-    report.extend(crate::email::lint::lint(&digest, &digest.parts_for(&sample_recipient)));
+    report.extend(crate::digest::lint::lint(&digest, &digest.parts_for(&sample_recipient)));
     if let Err(e) = digest.message_for(&sample_recipient) {
         report.push(Diagnostic::error("bad-message", format!("cannot build the message: {e}")));
         return fail(report);
@@ -247,7 +247,7 @@ fn render_digest(inv: &Invocation, url_template: &str, report: &mut Report) -> O
     if report.has_errors() {
         return None;
     }
-    let post = match crate::email::pick(config, &loaded.archive, inv.selection, inv.post) {
+    let post = match crate::ops::issue::pick(config, &loaded.archive, inv.selection, inv.post) {
         Ok(p) => p,
         Err(d) => {
             report.push(d);
@@ -264,7 +264,7 @@ fn render_digest(inv: &Invocation, url_template: &str, report: &mut Report) -> O
         }
     };
     report.extend(rendered.diagnostics.clone());
-    let mut settings = match crate::email::settings::settings(config) {
+    let mut settings = match crate::digest::settings::settings(config) {
         Ok(s) => s,
         Err(ds) => {
             report.extend(ds);
@@ -275,7 +275,7 @@ fn render_digest(inv: &Invocation, url_template: &str, report: &mut Report) -> O
     // subscriber has one.
     settings.unsubscribe_url = Some(url_template.to_string());
     settings.subscriber_send = true;
-    match Digest::render(config, settings, &rendered, crate::email::digest::render_time()) {
+    match Digest::render(config, settings, &rendered, crate::digest::render_time()) {
         Ok(d) => Some(d),
         Err(ds) => {
             report.extend(ds);
@@ -289,7 +289,7 @@ fn unsubscribe_template(config: &Config) -> Result<String, Box<Diagnostic>> {
     let url = config.subscribers.as_ref().and_then(|s| s.unsubscribe_url.clone());
     let d = |msg: &str| {
         Box::new(
-            crate::email::settings::config_diagnostic(
+            crate::digest::settings::config_diagnostic(
                 config,
                 "subscribers",
                 "unsubscribe_url",
@@ -354,14 +354,14 @@ struct Plan {
 }
 
 fn plan(db: &Path, issue: &IssueKey, mode: Mode, include_new: bool) -> rusqlite::Result<Plan> {
-    let conn = crate::db::open(db).map_err(|e| match e {
-        crate::db::DbError::Sql(s) => s,
+    let conn = crate::store::db::open(db).map_err(|e| match e {
+        crate::store::db::DbError::Sql(s) => s,
         other => rusqlite::Error::InvalidPath(other.to_string().into()),
     })?;
     let c = ledger::counts(&conn, &issue.id)?;
     let first = c.total() == 0;
     let active = ledger::active_not_in_send(&conn, &issue.id)?;
-    let now = crate::subscribers::now_text();
+    let now = crate::store::clock::now();
     let due_temp: i64 = conn.query_row(
         "SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber' AND state = 'failed_temporary'
          AND next_retry_at <= ?2",

@@ -1,23 +1,7 @@
-//! The email digest: the newest issue rendered as mail from the same model as the
-//! feeds, previewed by the editor (`newsdesk preview`), then sent to the list address
-//! (`newsdesk send`).
-//!
-//! - [`settings`]: `[email]` validated once.
-//! - [`templates`]: the user-editable minijinja templates.
-//! - [`digest`]: render once, then one lettre message per [`Recipient`].
-//! - [`lint`]: what mail clients would punish (clipping, subjects, relative links).
-//! - [`transport`]: SMTP / sendmail / file behind one function with typed errors.
-//! - [`preview`] and [`send`]: the two commands.
+//! The one "prepare this issue" path every command that mails shares: pick the post
+//! (`--post` or the newest), read and render its body, build its digest.
 
-pub mod digest;
-pub mod lint;
-pub mod preview;
-pub mod send;
-pub mod settings;
-mod splice;
-pub mod templates;
-
-pub use digest::{Digest, Parts, Recipient};
+use crate::digest::{self, Digest, lint, settings};
 
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
@@ -158,7 +142,7 @@ pub fn check(config: &Config, archive: &Archive, selection: Selection) -> Vec<Di
     }
     // `[email]` and its DKIM key are checked even when there is no issue to render, as
     // `preview` and `send` would read them.
-    let mut out = crate::dkim::Signer::for_command(config).err().into_iter().collect::<Vec<_>>();
+    let mut out = crate::transport::dkim::Signer::for_command(config).err().into_iter().collect::<Vec<_>>();
     let Some(post) = archive.newest(selection) else {
         out.extend(settings::settings(config).err().unwrap_or_default());
         return out;

@@ -97,7 +97,7 @@ pub fn build(
     }
     let future: Vec<&Post> = loaded.archive.posts.iter().filter(|p| is_future(p)).collect();
     let mut report = Report::default();
-    report.extend(future.iter().map(|p| crate::check::future_warning(p)));
+    report.extend(future.iter().map(|p| crate::ops::check::future_warning(p)));
     let future: Vec<PathBuf> = future.iter().map(|p| p.source.clone()).collect();
     report.extend(loaded.report.diagnostics);
     if report.has_errors() {
