@@ -16,6 +16,7 @@
 
 use super::rate::RateLimiter;
 use super::writer::{self, Op, Writer};
+use crate::store::clock;
 use crate::store::journal::Journal;
 use crate::store::ledger::{self, IssueKey, Mode, Row, State};
 use crate::transport::Failure;
@@ -460,7 +461,7 @@ fn recent_sends(conn: &Connection, per_hour: u64) -> rusqlite::Result<Vec<Instan
         return Ok(Vec::new());
     }
     let now_wall = chrono::Utc::now();
-    let since = (now_wall - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let since = clock::format(now_wall - chrono::Duration::hours(1));
     let now = Instant::now();
     Ok(ledger::sent_since(conn, &since)?
         .iter()
@@ -474,7 +475,7 @@ fn recent_sends(conn: &Connection, per_hour: u64) -> rusqlite::Result<Vec<Instan
 fn feed(shared: &Shared, reader: Connection) {
     let req = shared.req;
     let mut after = 0;
-    let now = crate::store::clock::now();
+    let now = clock::now();
     'pages: loop {
         if shared.stopping() {
             break;
@@ -696,7 +697,7 @@ fn work(shared: &Shared) {
             job.tries += 1;
             match smtp::send(&shared.req.server, c, &msg.envelope, &msg.bytes) {
                 Ok(reply) => {
-                    let at = crate::store::clock::now();
+                    let at = clock::now();
                     // First the journal (one write, survives a kill), then the ledger.
                     if let Err(e) = shared.journal.record(job.row.id, &at, &reply) {
                         shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
@@ -760,7 +761,7 @@ fn settle_failure(shared: &Shared, mut job: Job, f: &Failure) {
     }
     let delay = settings.retry.jittered(job.tries);
     let next = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-    let next_text = next.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let next_text = clock::format(next);
     if !shared.post(Op::FailedTemporary { id: job.row.id, reply: f.reply(), next_retry_at: next_text }) {
         shared.queue.done();
         return;

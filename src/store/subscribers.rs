@@ -6,6 +6,7 @@
 //! resubscribe someone who asked to leave. Every subscriber gets a random secret
 //! token for their unsubscribe link; the token, not the address, goes in the URL.
 
+use super::clock;
 use crate::diag::Diagnostic;
 use crate::store::db::{self, DbError};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -74,11 +75,6 @@ pub enum SubscriberError {
     NotAToken,
     #[error("`{email}` unsubscribed on {when}; pass --resubscribe to add them again (only with their consent)")]
     WasUnsubscribed { email: String, when: String },
-}
-
-/// The current time as stored in the database: UTC, fixed width, so text order is time order.
-pub fn now_text() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Opens the database for commands that read an existing list: a missing file is an
@@ -294,7 +290,7 @@ pub fn import_reader(
     // Each address seen in this file: its line, name and status.
     let mut seen: std::collections::HashMap<String, (u64, Option<String>, Status)> = std::collections::HashMap::new();
     let tx = conn.transaction()?;
-    let now = now_text();
+    let now = clock::now();
     {
         let mut find = tx.prepare("SELECT id, name, status FROM subscribers WHERE email = ?1")?;
         let mut insert = tx.prepare(
@@ -494,7 +490,7 @@ pub fn add(
         .map_err(|reason| SubscriberError::BadAddress { address: raw_email.trim().to_string(), reason })?;
     let name = name.and_then(clean_name).or(angle_name);
     let existing = find(conn, &email)?;
-    let now = now_text();
+    let now = clock::now();
     let outcome = match existing {
         None => {
             conn.execute(
@@ -570,7 +566,7 @@ fn mark_unsubscribed(conn: &Connection, s: Subscriber) -> Result<Subscriber, Sub
     if s.status == Status::Active {
         conn.execute(
             "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1",
-            params![s.id, now_text()],
+            params![s.id, clock::now()],
         )?;
     }
     Ok(s)

@@ -9,7 +9,7 @@
 //! left `sending` tells the editor a previous run stopped half-way, or that the message
 //! went out whole and no reply came: it may or may not have been delivered.
 
-use crate::store::clock::now as now_text;
+use crate::store::clock;
 use crate::store::ledger::State;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -130,7 +130,7 @@ pub fn begin(
     message_id: &str,
     subject: &str,
 ) -> rusqlite::Result<i64> {
-    let now = now_text();
+    let now = clock::now();
     conn.execute(
         "INSERT INTO delivery_runs (issue, label, kind, started_at, pid) VALUES (?1, ?2, 'list', ?3, ?4)",
         params![issue.id, issue.label, now, std::process::id()],
@@ -160,7 +160,7 @@ pub enum Outcome {
 /// Records how a send ended, with the server's reply or what happened, and closes its
 /// run. Tries made are recorded as the row's attempts.
 pub fn finish(conn: &Connection, id: i64, outcome: Outcome, reply: &str, attempts: u32) -> rusqlite::Result<()> {
-    let now = now_text();
+    let now = clock::now();
     let (state, sent_at) = match outcome {
         Outcome::Sent => (State::Sent, Some(now.clone())),
         Outcome::FailedTemporary => (State::FailedTemporary, None),

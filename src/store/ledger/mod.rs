@@ -13,7 +13,7 @@
 
 pub mod list;
 
-use crate::store::clock::now as now_text;
+use crate::store::clock;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -153,7 +153,7 @@ pub struct Started {
 /// Starts a run for `issue`: freezes the recipient list on the first run, adds
 /// subscribers who joined since when `include_new`, and records the run.
 pub fn start_run(conn: &mut Connection, issue: &IssueKey, mode: Mode, include_new: bool) -> rusqlite::Result<Started> {
-    let now = now_text();
+    let now = clock::now();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let existing: i64 =
         tx.query_row("SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber'", [&issue.id], |r| {
@@ -209,7 +209,7 @@ pub fn start_run(conn: &mut Connection, issue: &IssueKey, mode: Mode, include_ne
 pub fn finish_run(conn: &Connection, run_id: i64, summary: &serde_json::Value) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE delivery_runs SET finished_at = ?2, summary = ?3 WHERE id = ?1",
-        params![run_id, now_text(), summary.to_string()],
+        params![run_id, clock::now(), summary.to_string()],
     )?;
     Ok(())
 }
@@ -275,7 +275,7 @@ pub fn mark_sending(conn: &Connection, id: i64, message_id: &str) -> rusqlite::R
     let n = conn.execute(
         "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, message_id = ?2, updated_at = ?3
          WHERE id = ?1 AND state IN ('pending', 'sending', 'failed_temporary', 'failed_permanent')",
-        params![id, message_id, now_text()],
+        params![id, message_id, clock::now()],
     )?;
     Ok(n == 1)
 }
@@ -286,7 +286,7 @@ pub fn unclaim(conn: &Connection, id: i64, prev: State) -> rusqlite::Result<()> 
     conn.execute(
         "UPDATE deliveries SET state = ?2, attempts = MAX(attempts - 1, 0), updated_at = ?3
          WHERE id = ?1 AND state = 'sending'",
-        params![id, prev.as_str(), now_text()],
+        params![id, prev.as_str(), clock::now()],
     )?;
     Ok(())
 }
@@ -306,7 +306,7 @@ pub fn mark_failed_temporary(conn: &Connection, id: i64, reply: &str, next_retry
     conn.execute(
         "UPDATE deliveries SET state = 'failed_temporary', reply = ?2, next_retry_at = ?3, updated_at = ?4
          WHERE id = ?1 AND state = 'sending'",
-        params![id, reply, next_retry_at, now_text()],
+        params![id, reply, next_retry_at, clock::now()],
     )?;
     Ok(())
 }
@@ -316,7 +316,7 @@ pub fn mark_failed_permanent(conn: &Connection, id: i64, reply: &str) -> rusqlit
     conn.execute(
         "UPDATE deliveries SET state = 'failed_permanent', reply = ?2, next_retry_at = NULL, updated_at = ?3
          WHERE id = ?1 AND state = 'sending'",
-        params![id, reply, now_text()],
+        params![id, reply, clock::now()],
     )?;
     Ok(())
 }
@@ -325,7 +325,7 @@ pub fn mark_failed_permanent(conn: &Connection, id: i64, reply: &str) -> rusqlit
 pub fn mark_unknown(conn: &Connection, id: i64, reply: &str) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE deliveries SET reply = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'sending'",
-        params![id, reply, now_text()],
+        params![id, reply, clock::now()],
     )?;
     Ok(())
 }
@@ -335,7 +335,7 @@ pub fn mark_cancelled(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE deliveries SET state = 'cancelled', updated_at = ?2
          WHERE id = ?1 AND state IN ('pending', 'sending', 'failed_temporary', 'failed_permanent')",
-        params![id, now_text()],
+        params![id, clock::now()],
     )?;
     Ok(())
 }
@@ -471,7 +471,7 @@ mod tests {
     const RESUME: Mode = Mode::Resume { skip_unknown: false };
 
     fn page(conn: &Connection, mode: Mode) -> Vec<Row> {
-        next_page(conn, &issue().id, mode, 0, 1000, &now_text()).unwrap()
+        next_page(conn, &issue().id, mode, 0, 1000, &clock::now()).unwrap()
     }
 
     #[test]
@@ -500,7 +500,7 @@ mod tests {
         for &id in &ids {
             assert!(mark_sending(&conn, id, "<m@x>").unwrap());
         }
-        mark_sent(&conn, ids[0], "250 2.0.0 queued", &now_text()).unwrap();
+        mark_sent(&conn, ids[0], "250 2.0.0 queued", &clock::now()).unwrap();
         mark_failed_temporary(&conn, ids[2], "451 try later", "2000-01-01T00:00:00.000Z").unwrap();
         mark_failed_temporary(&conn, ids[3], "421 busy", "2999-01-01T00:00:00.000Z").unwrap();
         mark_failed_permanent(&conn, ids[4], "550 no such user").unwrap();
@@ -551,7 +551,7 @@ mod tests {
         start_run(&mut conn, &issue(), RESUME, false).unwrap();
         let (mut after, mut seen) = (0, 0);
         loop {
-            let p = next_page(&conn, &issue().id, RESUME, after, 10, &now_text()).unwrap();
+            let p = next_page(&conn, &issue().id, RESUME, after, 10, &clock::now()).unwrap();
             if p.is_empty() {
                 break;
             }
