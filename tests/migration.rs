@@ -59,7 +59,7 @@ fn the_one_ledger_keeps_every_row_of_both_old_ledgers() {
     let newest = newsdesk::store::ledger::list::history(&conn, NEWEST).unwrap();
     assert_eq!(newest.len(), 2);
     assert!(newest.iter().all(
-        |s| s.status == newsdesk::store::ledger::list::Status::Sent && s.server_reply.as_deref() == Some("250 OK")
+        |s| s.status == newsdesk::store::ledger::list::ListStatus::Sent && s.server_reply.as_deref() == Some("250 OK")
     ));
     assert_eq!(newest[0].destination, "kubernetes-dev@example.org");
     assert_eq!(newest[0].subject, "LWKD: Week Ending May 10, 2020");
@@ -74,7 +74,7 @@ fn the_one_ledger_keeps_every_row_of_both_old_ledgers() {
     assert_eq!(newsdesk::store::ledger::list::blocking_send(&conn, OLDER, "kubernetes-dev@example.org").unwrap(), None);
     let unfinished =
         newsdesk::store::ledger::list::blocking_send(&conn, UNFINISHED, "kubernetes-dev@example.org").unwrap();
-    assert_eq!(unfinished.map(|s| s.status), Some(newsdesk::store::ledger::list::Status::Sending));
+    assert_eq!(unfinished.map(|s| s.status), Some(newsdesk::store::ledger::list::ListStatus::Sending));
     let runs: i64 = conn.query_row("SELECT COUNT(*) FROM delivery_runs WHERE kind = 'list'", [], |r| r.get(0)).unwrap();
     assert_eq!(runs, 4);
 }

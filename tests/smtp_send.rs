@@ -61,7 +61,7 @@ fn send_delivers_the_preview_bytes_once_and_refuses_a_second_time() {
 
     let sends = ledger(&site);
     assert_eq!(sends.len(), 1);
-    assert_eq!(sends[0].status, newsdesk::store::ledger::list::Status::Sent);
+    assert_eq!(sends[0].status, newsdesk::store::ledger::list::ListStatus::Sent);
     assert_eq!(sends[0].destination, LIST);
     assert_eq!(sends[0].server_reply.as_deref(), Some("250 2.0.0 Ok: queued as T1"));
     let id = MessageParser::default().parse(&eml).unwrap().message_id().unwrap().to_string();
@@ -117,7 +117,7 @@ fn auth_with_the_password_from_the_environment() {
     assert!(!shown.contains("wrong-password"), "{shown}");
     assert_eq!(server.count(), 0);
     assert_eq!(server.logins().len(), 1, "a refused login is not retried");
-    assert!(ledger(&site).iter().all(|s| s.status != newsdesk::store::ledger::list::Status::Sent));
+    assert!(ledger(&site).iter().all(|s| s.status != newsdesk::store::ledger::list::ListStatus::Sent));
 
     // The right one.
     let out = site.run_env(&["send", "--format", "json"], &[("NEWSDESK_SMTP_PASSWORD", password)]);
@@ -196,7 +196,7 @@ fn a_connection_cut_after_the_whole_message_is_unknown_and_not_retried() {
     assert!(!shown.contains("nothing was recorded as sent"), "{shown}");
     let sends = ledger(&site);
     assert_eq!(sends.len(), 1);
-    assert_eq!(sends[0].status, newsdesk::store::ledger::list::Status::Sending, "unknown blocks: {sends:?}");
+    assert_eq!(sends[0].status, newsdesk::store::ledger::list::ListStatus::Sending, "unknown blocks: {sends:?}");
     // The next send refuses until the editor has checked.
     let again = site.run(&["send"]);
     assert_eq!(again.status.code(), Some(1));
@@ -222,7 +222,7 @@ fn a_reply_lost_after_the_body_is_unknown_never_retried_and_blocks_until_forced(
     assert!(!shown.contains("os error"), "no library wording: {shown}");
     let sends = ledger(&site);
     assert_eq!(sends.len(), 1);
-    assert_eq!(sends[0].status, newsdesk::store::ledger::list::Status::Sending, "{sends:?}");
+    assert_eq!(sends[0].status, newsdesk::store::ledger::list::ListStatus::Sending, "{sends:?}");
     assert!(sends[0].server_reply.as_deref().unwrap_or("").contains("no reply"), "{sends:?}");
 
     // Like a crash's unfinished send: refused without --force, no connection made.
@@ -238,7 +238,7 @@ fn a_reply_lost_after_the_body_is_unknown_never_retried_and_blocks_until_forced(
     assert_eq!(server.count(), 2);
     let sends = ledger(&site);
     assert_eq!(sends.len(), 2, "the forced send is a row of its own: {sends:?}");
-    assert_eq!(sends[1].status, newsdesk::store::ledger::list::Status::Sent);
+    assert_eq!(sends[1].status, newsdesk::store::ledger::list::ListStatus::Sent);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn concurrent_list_sends_mail_the_list_once() {
         }
         let sends = ledger(&site);
         assert_eq!(
-            sends.iter().filter(|s| s.status == newsdesk::store::ledger::list::Status::Sent).count(),
+            sends.iter().filter(|s| s.status == newsdesk::store::ledger::list::ListStatus::Sent).count(),
             1,
             "round {round}: {sends:?}"
         );
@@ -292,7 +292,7 @@ fn a_temporary_failure_that_persists_gives_up_after_max_attempts() {
     assert!(shown.contains("nothing was recorded as sent"), "{shown}");
     let sends = ledger(&site);
     assert_eq!(sends.len(), 1);
-    assert_eq!(sends[0].status, newsdesk::store::ledger::list::Status::Failed);
+    assert_eq!(sends[0].status, newsdesk::store::ledger::list::ListStatus::Failed);
 }
 
 #[test]
@@ -334,7 +334,7 @@ fn a_refused_connection_is_a_clear_error_and_nothing_is_marked_sent() {
     assert!(shown.contains("check `host` and `port` under [smtp]"), "{shown}");
     let sends = ledger(&site);
     assert_eq!(sends.len(), 1);
-    assert_eq!(sends[0].status, newsdesk::store::ledger::list::Status::Failed, "{sends:?}");
+    assert_eq!(sends[0].status, newsdesk::store::ledger::list::ListStatus::Failed, "{sends:?}");
 }
 
 #[test]
@@ -414,7 +414,7 @@ fn file_and_sendmail_transports_get_the_same_bytes() {
     assert_eq!(files.len(), 1);
     assert!(text(&out).contains("written to"), "{}", text(&out));
     assert_same(&std::fs::read(&files[0]).unwrap(), &eml);
-    assert_eq!(ledger(&site)[0].status, newsdesk::store::ledger::list::Status::Sent);
+    assert_eq!(ledger(&site)[0].status, newsdesk::store::ledger::list::ListStatus::Sent);
 
     // sendmail: a stand-in program that keeps its arguments and standard input.
     let site = Site::new(
@@ -483,7 +483,7 @@ fn a_server_that_never_answers_times_out_and_is_retried() {
     assert!(!shown.contains("Resource temporarily unavailable"), "{shown}");
     assert!(!shown.contains("os error"), "{shown}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
-    assert_eq!(ledger(&site)[0].status, newsdesk::store::ledger::list::Status::Failed);
+    assert_eq!(ledger(&site)[0].status, newsdesk::store::ledger::list::ListStatus::Failed);
     drop(silent);
 }
 

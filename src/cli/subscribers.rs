@@ -5,7 +5,7 @@ use crate::cli::{Format, print_report};
 use crate::config::Config;
 use crate::diag::Report;
 use crate::store::db::DbError;
-use crate::store::subscribers::{self, AddOutcome, ImportOutcome, Status, SubscriberError};
+use crate::store::subscribers::{self, AddOutcome, ImportOutcome, SubscriberStatus, SubscriberError};
 use clap::Subcommand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -238,7 +238,7 @@ pub fn run_unsubscribe(config: &Config, token: Option<&str>, email: Option<&str>
         (None, None) => Err(SubscriberError::NotAToken),
     });
     match result {
-        Ok(before) if before.status == Status::Unsubscribed => {
+        Ok(before) if before.status == SubscriberStatus::Unsubscribed => {
             eprintln!(
                 "{} had already unsubscribed (on {})",
                 before.email,

@@ -44,7 +44,7 @@ pub type Render<'a> = dyn Fn(&Row) -> Result<Outgoing, String> + Sync + 'a;
 
 /// How the engine paces and retries.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct EngineSettings {
     pub connections: usize,
     pub max_per_second: f64,
     pub max_per_hour: u64,
@@ -55,10 +55,10 @@ pub struct Settings {
     pub page_size: usize,
 }
 
-impl Settings {
+impl EngineSettings {
     /// From `[smtp]`.
-    pub fn from_config(smtp: &crate::config::SmtpConfig) -> Settings {
-        Settings {
+    pub fn from_config(smtp: &crate::config::SmtpConfig) -> EngineSettings {
+        EngineSettings {
             connections: smtp.connections.max(1),
             max_per_second: smtp.max_per_second.max(0.0),
             max_per_hour: smtp.max_per_hour,
@@ -75,7 +75,7 @@ pub struct Request<'a> {
     pub mode: Mode,
     pub include_new: bool,
     pub server: Server,
-    pub settings: Settings,
+    pub settings: EngineSettings,
     pub render: &'a Render<'a>,
     /// Set by Ctrl-C: finish the messages in flight, then stop.
     pub stop: Arc<AtomicBool>,
@@ -112,7 +112,7 @@ impl Progress {
 
 /// The outcome of a run, as the final summary shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub struct RunSummary {
     pub issue: String,
     pub label: String,
     pub run_id: i64,
@@ -144,7 +144,7 @@ pub struct Summary {
     pub elapsed_secs: f64,
     pub per_second: f64,
     /// The ledger after the run.
-    pub ledger: ledger::Counts,
+    pub ledger: ledger::StateCounts,
     /// Why the run stopped early (Ctrl-C, the server unreachable, a database error).
     pub stopped: Option<String>,
 }
@@ -356,7 +356,7 @@ impl Shared<'_> {
 }
 
 /// Runs one send. The caller holds the send lock for the whole call.
-pub fn run(req: &Request) -> Result<Summary, StartError> {
+pub fn run(req: &Request) -> Result<RunSummary, StartError> {
     let started_at = Instant::now();
     let mut conn = crate::store::db::open(&req.database)?;
     // 250s a killed run noted but could not commit: settle them before anything else.
@@ -426,7 +426,7 @@ pub fn run(req: &Request) -> Result<Summary, StartError> {
     let p = &progress;
     let sent = p.sent.load(Ordering::Relaxed);
     let stopped = fatal.or_else(|| req.stop.load(Ordering::Relaxed).then(|| "interrupted (Ctrl-C)".to_string()));
-    let mut summary = Summary {
+    let mut summary = RunSummary {
         issue: req.issue.id.clone(),
         label: req.issue.label.clone(),
         run_id: started.run_id,
@@ -446,7 +446,7 @@ pub fn run(req: &Request) -> Result<Summary, StartError> {
         waiting: started.waiting,
         elapsed_secs: elapsed,
         per_second: if elapsed > 0.0 { sent as f64 / elapsed } else { 0.0 },
-        ledger: ledger::Counts::default(),
+        ledger: ledger::StateCounts::default(),
         stopped,
     };
     summary.ledger = ledger::counts(&conn, &req.issue.id)?;
@@ -508,7 +508,7 @@ const CLAIM_HORIZON_SECS: f64 = 0.1;
 /// one, no more than the worker's share of the rate sends within
 /// [`CLAIM_HORIZON_SECS`] (at least one), so claimed rows do not sit in `sending`
 /// while the limiter holds them back. The limiter still gates each send.
-fn claim_size(settings: &Settings) -> usize {
+fn claim_size(settings: &EngineSettings) -> usize {
     let mut rate = f64::INFINITY;
     if settings.max_per_second > 0.0 {
         rate = settings.max_per_second;

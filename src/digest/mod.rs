@@ -27,7 +27,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, address::Envelope};
 use minijinja::Value;
 use serde::Serialize;
-use settings::Settings;
+use settings::MailSettings;
 use sha2::{Digest as _, Sha256};
 use splice::Spliced;
 use std::collections::BTreeMap;
@@ -81,7 +81,7 @@ pub struct Digest {
     pub title: String,
     pub post_url: String,
     pub post_source: PathBuf,
-    pub settings: Settings,
+    pub settings: MailSettings,
     /// The `Date` header.
     pub date: DateTime<Utc>,
     pub templates: Templates,
@@ -110,7 +110,7 @@ impl Digest {
     /// templates, CSS) come back as diagnostics naming the file and line.
     pub fn render(
         config: &Config,
-        settings: Settings,
+        settings: MailSettings,
         rendered: &RenderedPost,
         date: DateTime<Utc>,
     ) -> Result<Digest, Vec<Diagnostic>> {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// The digest's addresses and list headers, validated.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct MailSettings {
     pub from: Mailbox,
     /// The list address (`[email] to`); `None` when only test sends are possible.
     pub to: Option<Mailbox>,
@@ -29,7 +29,7 @@ pub struct Settings {
     pub subscriber_send: bool,
 }
 
-impl Settings {
+impl MailSettings {
     /// The domain of the From address: Message-IDs are made in it.
     pub fn id_domain(&self) -> String {
         self.from.email.domain().to_ascii_lowercase()
@@ -46,7 +46,7 @@ pub fn config_diagnostic(config: &Config, section: &str, key: &str, d: Diagnosti
 }
 
 /// Reads `[email]` from the config.
-pub fn settings(config: &Config) -> Result<Settings, Vec<Diagnostic>> {
+pub fn settings(config: &Config) -> Result<MailSettings, Vec<Diagnostic>> {
     let Some(email) = &config.email else {
         return Err(vec![
             Diagnostic::error("no-email-config", "the config has no `[email]` section, so there is no digest to render")
@@ -148,7 +148,7 @@ pub fn settings(config: &Config) -> Result<Settings, Vec<Diagnostic>> {
         (None, None) => None,
     };
     match (from, list_id) {
-        (Some(from), Some(list_id)) if problems.is_empty() => Ok(Settings {
+        (Some(from), Some(list_id)) if problems.is_empty() => Ok(MailSettings {
             from,
             to,
             reply_to,

@@ -39,7 +39,7 @@ pub struct PreviewArgs {
 
 /// What a reviewer wants to know about a rendered message.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub struct MessageSummary {
     pub issue: Issue,
     pub subject: String,
     pub from: String,
@@ -79,7 +79,7 @@ pub struct Prepared {
     /// The formatted message: the exact bytes handed to the transport.
     pub eml: Vec<u8>,
     pub envelope: Envelope,
-    pub summary: Summary,
+    pub summary: MessageSummary,
 }
 
 /// Renders `post`'s digest for the list (or, without `[email] to`, for the sender) and
@@ -127,7 +127,7 @@ pub fn for_recipient(
     let eml = message.formatted();
     let envelope = message.envelope().clone();
     let s = &digest.settings;
-    let summary = Summary {
+    let summary = MessageSummary {
         issue: Issue {
             title: digest.title.clone(),
             slug: digest.slug.clone(),
@@ -259,7 +259,7 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &PreviewArgs, cwd: O
 }
 
 /// The report a person reads before sending.
-pub fn human_summary(s: &Summary, cwd: Option<&Path>) -> String {
+pub fn human_summary(s: &MessageSummary, cwd: Option<&Path>) -> String {
     let kb = |n: usize| format!("{:.1} KB", n as f64 / 1024.0);
     let mut out = String::new();
     out.push_str(&format!("Subject:    {}\n", s.subject));

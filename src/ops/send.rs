@@ -12,7 +12,7 @@ use super::preview::{self, Prepared, PreviewArgs};
 use crate::cli::{Format, SelectArgs, print_report};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
-use crate::store::ledger::list::{self as ledger, Outcome, Status};
+use crate::store::ledger::list::{self as ledger, Outcome, ListStatus};
 use crate::transport::{self, Failure, RetryPolicy};
 use clap::Args;
 use serde::Serialize;
@@ -357,7 +357,7 @@ fn confirm(subject: &str, destinations: &[String]) -> bool {
 /// The refusal of a second list send, added to `report`.
 fn already_sent(report: &mut Report, prev: &ledger::ListSend, list: &str, post: &Path) -> Report {
     let (what, help) = match prev.status {
-        Status::Sent => (
+        ListStatus::Sent => (
             format!(
                 "this issue was already sent to {list} on {} (Message-ID {}, the server answered `{}`)",
                 prev.sent_at.as_deref().unwrap_or(&prev.started_at),

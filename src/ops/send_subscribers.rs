@@ -4,7 +4,7 @@
 
 use crate::cli::{Format, print_report};
 use crate::config::Config;
-use crate::delivery::engine::{self, Outgoing, Request, Settings, Summary};
+use crate::delivery::engine::{self, Outgoing, Request, EngineSettings, RunSummary};
 use crate::diag::{Diagnostic, Report};
 use crate::digest::{Digest, Recipient};
 use crate::store::ledger::{self, IssueKey, Mode, Row};
@@ -209,7 +209,7 @@ pub fn run(inv: &Invocation) -> ExitCode {
         mode,
         include_new: inv.flags.include_new,
         server,
-        settings: Settings::from_config(&config.smtp),
+        settings: EngineSettings::from_config(&config.smtp),
         render: &render,
         stop,
         on_start: &on_start,
@@ -479,7 +479,7 @@ fn progress_bar(human: bool) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn print_summary(s: &Summary) {
+fn print_summary(s: &RunSummary) {
     let mut out = std::io::stderr().lock();
     let _ = writeln!(
         out,

@@ -17,22 +17,22 @@ use std::path::{Path, PathBuf};
 /// Whether a subscriber receives issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum SubscriberStatus {
     Active,
     Unsubscribed,
 }
 
-impl Status {
+impl SubscriberStatus {
     /// The value stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Active => "active",
-            Status::Unsubscribed => "unsubscribed",
+            SubscriberStatus::Active => "active",
+            SubscriberStatus::Unsubscribed => "unsubscribed",
         }
     }
 
-    fn from_db(s: &str) -> Status {
-        if s == "unsubscribed" { Status::Unsubscribed } else { Status::Active }
+    fn from_db(s: &str) -> SubscriberStatus {
+        if s == "unsubscribed" { SubscriberStatus::Unsubscribed } else { SubscriberStatus::Active }
     }
 }
 
@@ -45,7 +45,7 @@ pub struct Subscriber {
     /// The secret in the unsubscribe link. Never printed by `list`.
     #[serde(skip)]
     pub token: String,
-    pub status: Status,
+    pub status: SubscriberStatus,
     pub subscribed_at: String,
     pub unsubscribed_at: Option<String>,
 }
@@ -288,7 +288,7 @@ pub fn import_reader(
     let mut out = ImportOutcome { delimiter: (delimiter as char).to_string(), ..ImportOutcome::default() };
     let mut columns: Option<Columns> = None;
     // Each address seen in this file: its line, name and status.
-    let mut seen: std::collections::HashMap<String, (u64, Option<String>, Status)> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<String, (u64, Option<String>, SubscriberStatus)> = std::collections::HashMap::new();
     let tx = conn.transaction()?;
     let now = clock::now();
     {
@@ -381,8 +381,8 @@ pub fn import_reader(
             };
             let name = cols.name.and_then(|i| fields.get(i)).and_then(|n| clean_name(n)).or(angle_name);
             let status = match cols.status.and_then(|i| fields.get(i)).map(|s| s.trim().to_lowercase()).as_deref() {
-                None | Some("") | Some("active") | Some("subscribed") => Status::Active,
-                Some("unsubscribed") => Status::Unsubscribed,
+                None | Some("") | Some("active") | Some("subscribed") => SubscriberStatus::Active,
+                Some("unsubscribed") => SubscriberStatus::Unsubscribed,
                 Some(other) => {
                     out.rejected.push(row_problem(
                         path,
@@ -438,15 +438,15 @@ pub fn import_reader(
                 }
                 Some((id, old_name, old_status)) => {
                     // One outcome per row: unsubscribing beats keeping unsubscribed beats renaming.
-                    let was_unsubscribed = Status::from_db(&old_status) == Status::Unsubscribed;
+                    let was_unsubscribed = SubscriberStatus::from_db(&old_status) == SubscriberStatus::Unsubscribed;
                     let renamed = name.is_some() && name != old_name;
                     if renamed {
                         rename.execute(params![id, name])?;
                     }
-                    if status == Status::Unsubscribed && !was_unsubscribed {
+                    if status == SubscriberStatus::Unsubscribed && !was_unsubscribed {
                         unsub.execute(params![id, now])?;
                         out.unsubscribed += 1;
-                    } else if was_unsubscribed && status == Status::Active {
+                    } else if was_unsubscribed && status == SubscriberStatus::Active {
                         out.kept_unsubscribed += 1;
                     } else if renamed {
                         out.renamed += 1;
@@ -504,15 +504,15 @@ pub fn add(
                 conn.execute("UPDATE subscribers SET name = ?2 WHERE id = ?1", params![s.id, name])?;
             }
             match s.status {
-                Status::Active => AddOutcome::AlreadySubscribed,
-                Status::Unsubscribed if resubscribe => {
+                SubscriberStatus::Active => AddOutcome::AlreadySubscribed,
+                SubscriberStatus::Unsubscribed if resubscribe => {
                     conn.execute(
                         "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, subscribed_at = ?2 WHERE id = ?1",
                         params![s.id, now],
                     )?;
                     AddOutcome::Resubscribed
                 }
-                Status::Unsubscribed => {
+                SubscriberStatus::Unsubscribed => {
                     return Err(SubscriberError::WasUnsubscribed {
                         email: s.email,
                         when: s.unsubscribed_at.unwrap_or_else(|| "an unknown date".into()),
@@ -563,7 +563,7 @@ pub fn unsubscribe_token(conn: &Connection, token: &str) -> Result<Subscriber, S
 }
 
 fn mark_unsubscribed(conn: &Connection, s: Subscriber) -> Result<Subscriber, SubscriberError> {
-    if s.status == Status::Active {
+    if s.status == SubscriberStatus::Active {
         conn.execute(
             "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1",
             params![s.id, clock::now()],
@@ -585,7 +585,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Subscriber> {
         email: r.get(1)?,
         name: r.get(2)?,
         token: r.get(3)?,
-        status: Status::from_db(&r.get::<_, String>(4)?),
+        status: SubscriberStatus::from_db(&r.get::<_, String>(4)?),
         subscribed_at: r.get(5)?,
         unsubscribed_at: r.get(6)?,
     })
@@ -634,19 +634,19 @@ pub fn export_csv(conn: &Connection, all: bool, out: impl Write) -> Result<usize
     Ok(n)
 }
 
-/// Counts of the list, for `subscribers list` and `status`.
+/// SubscriberCounts of the list, for `subscribers list` and `status`.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
-pub struct Counts {
+pub struct SubscriberCounts {
     pub active: i64,
     pub unsubscribed: i64,
 }
 
 /// How many subscribers are active and unsubscribed.
-pub fn counts(conn: &Connection) -> Result<Counts, SubscriberError> {
+pub fn counts(conn: &Connection) -> Result<SubscriberCounts, SubscriberError> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(status = 'unsubscribed'), 0) FROM subscribers",
         [],
-        |r| Ok(Counts { active: r.get(0)?, unsubscribed: r.get(1)? }),
+        |r| Ok(SubscriberCounts { active: r.get(0)?, unsubscribed: r.get(1)? }),
     )?)
 }
 
@@ -717,10 +717,10 @@ mod tests {
         import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
         let ada = find(&conn, "ada@example.org").unwrap().unwrap();
         let before = unsubscribe_token(&conn, &ada.token).unwrap();
-        assert_eq!(before.status, Status::Active);
+        assert_eq!(before.status, SubscriberStatus::Active);
         let again = import_reader(&mut conn, csv.as_bytes(), Path::new("l.csv")).unwrap();
         assert_eq!((again.added, again.kept_unsubscribed, again.unchanged), (0, 1, 1));
-        assert_eq!(find(&conn, "ada@example.org").unwrap().unwrap().status, Status::Unsubscribed);
+        assert_eq!(find(&conn, "ada@example.org").unwrap().unwrap().status, SubscriberStatus::Unsubscribed);
         assert!(matches!(add(&conn, "ada@example.org", None, false), Err(SubscriberError::WasUnsubscribed { .. })));
         assert_eq!(add(&conn, "ADA@EXAMPLE.ORG", None, true).unwrap().1, AddOutcome::Resubscribed);
     }

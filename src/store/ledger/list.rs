@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Where a list send stands, as `send` and the tests read it (a summary of [`State`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum ListStatus {
     /// Handed to the transport; no answer recorded (the run stopped, is running, or the
     /// reply never came).
     Sending,
@@ -26,12 +26,12 @@ pub enum Status {
     Failed,
 }
 
-impl Status {
-    fn of(state: State) -> Status {
+impl ListStatus {
+    fn of(state: State) -> ListStatus {
         match state {
-            State::Sent => Status::Sent,
-            State::Pending | State::Sending => Status::Sending,
-            State::FailedTemporary | State::FailedPermanent | State::Cancelled => Status::Failed,
+            State::Sent => ListStatus::Sent,
+            State::Pending | State::Sending => ListStatus::Sending,
+            State::FailedTemporary | State::FailedPermanent | State::Cancelled => ListStatus::Failed,
         }
     }
 }
@@ -47,7 +47,7 @@ pub struct ListSend {
     pub message_id: String,
     pub subject: String,
     pub state: State,
-    pub status: Status,
+    pub status: ListStatus,
     /// The server's final reply (`250 2.0.0 queued as ...`) or the error that ended the send.
     pub server_reply: Option<String>,
     /// When the send started (the ledger's clock format, UTC).
@@ -188,7 +188,7 @@ fn row_to_send(r: &rusqlite::Row) -> rusqlite::Result<ListSend> {
         message_id: r.get(3)?,
         subject: r.get(4)?,
         state,
-        status: Status::of(state),
+        status: ListStatus::of(state),
         server_reply: r.get(6)?,
         started_at: r.get(7)?,
         sent_at: r.get(8)?,
@@ -225,12 +225,12 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let b = blocking_send(&conn, &i.id, "LIST@example.org").unwrap().unwrap();
-        assert_eq!((b.id, b.status), (unfinished, Status::Sending));
+        assert_eq!((b.id, b.status), (unfinished, ListStatus::Sending));
         assert!(matches!(claim(&mut conn, &i, "list@example.org", "<a@x>", "S", false).unwrap(), Claim::Blocked(_)));
 
         finish(&conn, unfinished, Outcome::Sent, "250 OK", 1).unwrap();
         let b = blocking_send(&conn, &i.id, "list@example.org").unwrap().unwrap();
-        assert_eq!((b.status, b.state), (Status::Sent, State::Sent));
+        assert_eq!((b.status, b.state), (ListStatus::Sent, State::Sent));
         assert_eq!(b.server_reply.as_deref(), Some("250 OK"));
         assert!(b.sent_at.as_deref().is_some_and(|t| t.len() == "2026-01-01T00:00:00.000Z".len()));
 

@@ -88,7 +88,7 @@ pub struct IssueKey {
 
 /// Row counts per state for one issue.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub struct StateCounts {
     pub pending: i64,
     pub sending: i64,
     pub sent: i64,
@@ -97,7 +97,7 @@ pub struct Counts {
     pub cancelled: i64,
 }
 
-impl Counts {
+impl StateCounts {
     pub fn get(&self, s: State) -> i64 {
         match s {
             State::Pending => self.pending,
@@ -140,8 +140,8 @@ pub struct Started {
     pub added: i64,
     /// Active subscribers not in this issue's list (joined after it started), left out.
     pub joined_since: i64,
-    /// Counts before this run sends anything.
-    pub before: Counts,
+    /// StateCounts before this run sends anything.
+    pub before: StateCounts,
     /// Rows this run will try.
     pub to_send: i64,
     /// Rows in `sending` from an interrupted run (their fate at the server is unknown).
@@ -351,11 +351,11 @@ pub fn active_not_in_send(conn: &Connection, issue: &str) -> rusqlite::Result<i6
     )
 }
 
-fn counts_in(conn: &Connection, issue: &str) -> rusqlite::Result<Counts> {
+fn counts_in(conn: &Connection, issue: &str) -> rusqlite::Result<StateCounts> {
     let mut stmt = conn.prepare_cached(
         "SELECT state, COUNT(*) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber' GROUP BY state",
     )?;
-    let mut counts = Counts::default();
+    let mut counts = StateCounts::default();
     let mut rows = stmt.query([issue])?;
     while let Some(r) = rows.next()? {
         if let Some(s) = State::parse(&r.get::<_, String>(0)?) {
@@ -366,7 +366,7 @@ fn counts_in(conn: &Connection, issue: &str) -> rusqlite::Result<Counts> {
 }
 
 /// Row counts per state for one issue.
-pub fn counts(conn: &Connection, issue: &str) -> rusqlite::Result<Counts> {
+pub fn counts(conn: &Connection, issue: &str) -> rusqlite::Result<StateCounts> {
     counts_in(conn, issue)
 }
 
@@ -375,20 +375,20 @@ pub fn counts(conn: &Connection, issue: &str) -> rusqlite::Result<Counts> {
 pub struct IssueStatus {
     pub issue: String,
     pub label: String,
-    pub counts: Counts,
+    pub counts: StateCounts,
     pub first_started: String,
     pub last_started: String,
     /// Whether the last run ended (false: it is running, or was killed).
     pub last_finished: bool,
     pub runs: i64,
-    pub permanent_failures: Vec<Failure>,
+    pub permanent_failures: Vec<PermanentFailure>,
     /// The earliest retry time of a temporary failure, if any.
     pub next_retry_at: Option<String>,
 }
 
 /// A row that did not get through, with the server's reply.
 #[derive(Debug, Clone, Serialize)]
-pub struct Failure {
+pub struct PermanentFailure {
     pub email: String,
     pub reply: Option<String>,
     pub attempts: i64,
@@ -416,7 +416,7 @@ pub fn status(conn: &Connection, only: Option<&str>) -> rusqlite::Result<Vec<Iss
         )?;
         let permanent_failures = f
             .query_map([&issue], |r| {
-                Ok(Failure { email: r.get(0)?, reply: r.get(1)?, attempts: r.get(2)?, at: r.get(3)? })
+                Ok(PermanentFailure { email: r.get(0)?, reply: r.get(1)?, attempts: r.get(2)?, at: r.get(3)? })
             })?
             .collect::<Result<_, _>>()?;
         let next_retry_at: Option<String> = conn
