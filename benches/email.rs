@@ -31,7 +31,7 @@ fn config() -> Config {
 }
 
 fn newest(config: &Config) -> Post {
-    let loaded = newsdesk::load::load(config, None);
+    let loaded = newsdesk::load::load(config);
     let sel = Selection { drafts: false, future: false, now: chrono::Utc::now().fixed_offset() };
     newsdesk::ops::issue::pick(config, &loaded.archive, sel, None).expect("a newest post").clone()
 }

@@ -794,6 +794,15 @@ fn unknown_key_help(message: &str) -> Option<String> {
     }
 }
 
+/// Builds a diagnostic pointing at `key` in `[section]` of the config file.
+pub fn config_diagnostic(config: &Config, section: &str, key: &str, d: Diagnostic) -> Diagnostic {
+    let d = d.in_file(&config.path);
+    match std::fs::read_to_string(&config.path).ok().and_then(|text| locate_key(&text, section, key)) {
+        Some((line, src)) => point_at_value(d, line, &src),
+        None => d,
+    }
+}
+
 /// Finds `key = ...` inside `[section]` for pointing at a value; returns its line.
 pub(crate) fn locate_key(text: &str, section: &str, key: &str) -> Option<(usize, String)> {
     let mut current = String::new();

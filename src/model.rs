@@ -1,12 +1,12 @@
 //! The shared model: what every output (feeds, email) reads, and nothing else.
 //!
-//! Pure data, no I/O apart from [`Post::read_markdown`], which fetches a body only
-//! when an output needs it: loading a 100,000-post archive keeps front matter only.
+//! Pure data, no I/O: the loader keeps front matter only and a post's body is read
+//! when an output needs it ([`crate::load::read_body`]), so loading a 100,000-post
+//! archive stays cheap.
 
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// A person credited for the site or a post (Atom requires at least one per entry).
@@ -108,15 +108,6 @@ pub struct Post {
 }
 
 impl Post {
-    /// Reads the post's markdown body from disk (the loader keeps front matter only).
-    pub fn read_markdown(&self) -> io::Result<String> {
-        let mut file = std::fs::File::open(&self.source)?;
-        file.seek(SeekFrom::Start(self.body_start.byte))?;
-        let mut body = String::new();
-        file.read_to_string(&mut body)?;
-        Ok(body)
-    }
-
     /// Tags, then categories not already among them: the feed's `category` list.
     pub fn feed_categories(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();

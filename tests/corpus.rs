@@ -194,7 +194,7 @@ fn sanitizing_changes_no_issue_of_the_archive() {
     let Some(site) = corpus_site("sanitizing_changes_no_issue_of_the_archive") else { return };
     fix_dates(&site);
     let config = newsdesk::config::load(&site.path("config.toml")).unwrap();
-    let loaded = newsdesk::load::load(&config, None);
+    let loaded = newsdesk::load::load(&config);
     assert_eq!(loaded.archive.posts.len(), 386);
     let mut changed = Vec::new();
     for post in &loaded.archive.posts {

@@ -58,9 +58,10 @@ fn the_one_ledger_keeps_every_row_of_both_old_ledgers() {
     // List sends: one row and one run each, the forced resend kept as history.
     let newest = newsdesk::store::ledger::list::history(&conn, NEWEST).unwrap();
     assert_eq!(newest.len(), 2);
-    assert!(newest.iter().all(
-        |s| s.status == newsdesk::store::ledger::list::ListStatus::Sent && s.server_reply.as_deref() == Some("250 OK")
-    ));
+    assert!(
+        newest.iter().all(|s| s.status == newsdesk::store::ledger::list::ListStatus::Sent
+            && s.server_reply.as_deref() == Some("250 OK"))
+    );
     assert_eq!(newest[0].destination, "kubernetes-dev@example.org");
     assert_eq!(newest[0].subject, "LWKD: Week Ending May 10, 2020");
     assert_eq!(newest[0].message_id, "<2020-05-10-update.67573e090458@example.org>");

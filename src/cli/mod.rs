@@ -1,16 +1,24 @@
-//! Command-line arguments (clap derive) and the one place that turns a command's
-//! outcome into output and an exit code.
+//! The command line: arguments (clap derive), and the only place that prints,
+//! prompts, draws progress, handles Ctrl-C or makes an exit code.
+//!
+//! One file per command: it turns its arguments into the options of one
+//! [`crate::ops`] function, calls it and prints the outcome (for people on stderr and
+//! stdout, or as one JSON object on stdout with `--format json`).
 
-use crate::config::{self, Config};
+use crate::config;
 use crate::diag::Report;
 use crate::model::Selection;
-use crate::ops::{build, check};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub mod subscribers;
+mod build;
+mod check;
+mod preview;
+mod send;
+mod status;
+mod subscribers;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -39,12 +47,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render the newest issue as email into `_preview/` for review (never sends).
-    Preview(crate::ops::preview::PreviewArgs),
+    Preview(preview::PreviewArgs),
     /// Send the newest issue to the list address, or a test send with `--to ADDR`.
     #[command(
         after_help = "An issue is sent to the list once; a second `send` is refused unless --force.\nExit status: 0 when every message was accepted, 1 otherwise."
     )]
-    Send(crate::ops::send::SendArgs),
+    Send(send::SendArgs),
     /// Check the config and every post; report all problems.
     #[command(
         after_help = "Exit status: 0 when there are no errors, 1 when there are (with --strict, warnings count too)."
@@ -71,7 +79,7 @@ pub enum Command {
     /// Manage the subscriber list (import, export, add, remove, list).
     Subscribers {
         #[command(subcommand)]
-        action: crate::cli::subscribers::SubscribersCommand,
+        action: subscribers::SubscribersCommand,
     },
     /// Unsubscribe a reader by the token of their unsubscribe link (the editor: `--email ADDR`).
     #[command(
@@ -119,10 +127,27 @@ pub enum Format {
     Json,
 }
 
+/// Where the command runs, for showing paths relative to it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub cwd: Option<PathBuf>,
+}
+
+impl Context {
+    /// `p` as the user would type it from here.
+    pub fn show(&self, p: &Path) -> String {
+        crate::diag::display_path(p, self.cwd.as_deref())
+    }
+
+    fn cwd(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    let cwd = std::env::current_dir().ok();
-    let config = match config::load(&cli.config) {
+    let ctx = Context { cwd: std::env::current_dir().ok() };
+    let mut config = match config::load(&cli.config) {
         Ok(c) => c,
         Err(diags) => {
             let report = Report { diagnostics: diags };
@@ -134,93 +159,46 @@ pub fn run(cli: Cli) -> ExitCode {
                 Command::Unsubscribe { .. } => Format::Human,
                 Command::Status { format, .. } => *format,
             };
-            print_report(&report, format, cwd.as_deref(), serde_json::json!({}));
+            print_report(&report, format, &ctx, serde_json::json!({}));
             return ExitCode::FAILURE;
         }
     };
-    let posts = cli.posts.as_deref();
+    // `--posts` replaces `[site] posts` once, here; nothing below knows it was given.
+    if let Some(posts) = cli.posts {
+        config.posts_dir = posts;
+    }
     match cli.command {
-        Command::Check { select, strict, format } => {
-            let report = check::check(&config, posts, select.selection());
-            let failed = report.has_errors() || (strict && report.warnings() > 0);
-            print_report(&report, format, cwd.as_deref(), serde_json::json!({ "ok": !failed }));
-            if format == Format::Human && !failed {
-                eprintln!("checked {}: no errors", display(posts.unwrap_or(&config.posts_dir), cwd.as_deref()));
-            }
-            exit(failed)
-        }
-        Command::Build { select, out, format } => {
-            run_build(&config, posts, select.selection(), &out, format, cwd.as_deref())
-        }
-        Command::Preview(args) => crate::ops::preview::run(&config, posts, &args, cwd.as_deref()),
-        Command::Send(args) => crate::ops::send::run(&config, posts, &args, cwd.as_deref()),
-        Command::Subscribers { action } => crate::cli::subscribers::run(&config, action, cwd.as_deref()),
-        Command::Unsubscribe { token, email } => {
-            crate::cli::subscribers::run_unsubscribe(&config, token.as_deref(), email.as_deref(), cwd.as_deref())
-        }
-        Command::Status { post, format } => crate::ops::status::run(&config, posts, post.as_deref(), format),
+        Command::Check { select, strict, format } => check::run(&config, select.selection(), strict, format, &ctx),
+        Command::Build { select, out, format } => build::run(&config, select.selection(), out, format, &ctx),
+        Command::Preview(args) => preview::run(&config, &args, &ctx),
+        Command::Send(args) => send::run(&config, &args, &ctx),
+        Command::Subscribers { action } => subscribers::run(&config, action, &ctx),
+        Command::Unsubscribe { token, email } => subscribers::run_unsubscribe(&config, token, email, &ctx),
+        Command::Status { post, format } => status::run(&config, post, format),
     }
 }
 
-fn run_build(
-    config: &Config,
-    posts: Option<&Path>,
-    sel: Selection,
-    out: &Path,
-    format: Format,
-    cwd: Option<&Path>,
-) -> ExitCode {
-    match build::build(config, posts, sel, out) {
-        Ok(outcome) => {
-            let ok = !outcome.report.has_errors();
-            let written: Vec<String> = outcome.written.iter().map(|p| display(p, cwd)).collect();
-            let future: Vec<String> = outcome.future.iter().map(|p| display(p, cwd)).collect();
-            print_report(
-                &outcome.report,
-                format,
-                cwd,
-                serde_json::json!({ "ok": ok, "written": written, "items": outcome.items, "future": future }),
-            );
-            if format == Format::Human {
-                if ok {
-                    for w in &written {
-                        eprintln!("wrote {w} ({} items)", outcome.items);
-                    }
-                    match future.len() {
-                        0 => {}
-                        1 => eprintln!("left out 1 post dated in the future (listed above); `--future` includes it"),
-                        n => {
-                            eprintln!("left out {n} posts dated in the future (listed above); `--future` includes them")
-                        }
-                    }
-                } else {
-                    eprintln!("error: nothing was written: fix the errors above and build again");
-                }
-            }
-            exit(!ok)
-        }
-        Err(e) => {
-            eprintln!("error: cannot write the feeds to `{}`: {e}", out.display());
-            eprintln!("  = help: check that the folder is writable; the previous feeds were left as they were");
-            ExitCode::FAILURE
-        }
+/// Asks `question [y/N]` on the terminal; true only for an explicit yes.
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
     }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 fn exit(failed: bool) -> ExitCode {
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-fn display(p: &Path, cwd: Option<&Path>) -> String {
-    crate::diag::display_path(p, cwd)
-}
-
 /// Human: diagnostics and a tally on stderr. JSON: one object on stdout, `extra`'s keys merged in.
-pub fn print_report(report: &Report, format: Format, cwd: Option<&Path>, extra: serde_json::Value) {
+fn print_report(report: &Report, format: Format, ctx: &Context, extra: serde_json::Value) {
     match format {
         Format::Human => {
             let mut err = std::io::stderr().lock();
-            let _ = err.write_all(report.render(cwd).as_bytes());
+            let _ = err.write_all(report.render(ctx.cwd()).as_bytes());
             if let Some(t) = report.tally() {
                 let _ = writeln!(err, "{t} found");
             }
@@ -232,7 +210,7 @@ pub fn print_report(report: &Report, format: Format, cwd: Option<&Path>, extra: 
                 .map(|d| {
                     let mut v = serde_json::to_value(d).unwrap_or_default();
                     if let (Some(obj), Some(f)) = (v.as_object_mut(), &d.file) {
-                        obj.insert("file".into(), display(f, cwd).into());
+                        obj.insert("file".into(), ctx.show(f).into());
                     }
                     v
                 })

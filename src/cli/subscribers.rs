@@ -1,11 +1,12 @@
 //! `newsdesk subscribers ...` and `newsdesk unsubscribe`: arguments and output.
 //! Tables and CSV go to stdout; messages go to stderr, so both can be piped.
 
-use crate::cli::{Format, print_report};
+use super::{Context, Format, print_report};
 use crate::config::Config;
 use crate::diag::Report;
+use crate::ops::subscribers::{self, AddOptions, ExportTo, Unsubscribe, UnsubscribeError};
 use crate::store::db::DbError;
-use crate::store::subscribers::{self, AddOutcome, ImportOutcome, SubscriberStatus, SubscriberError};
+use crate::store::subscribers::{AddOutcome, ImportOutcome, SubscriberError, SubscriberStatus};
 use clap::Subcommand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -66,15 +67,15 @@ impl SubscribersCommand {
 }
 
 /// Runs `newsdesk subscribers <action>`.
-pub fn run(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) -> ExitCode {
-    match run_inner(config, action, cwd) {
+pub fn run(config: &Config, action: SubscribersCommand, ctx: &Context) -> ExitCode {
+    match run_inner(config, action, ctx) {
         Ok(code) => code,
-        Err(e) => fail(e, &config.database_path(), cwd),
+        Err(e) => fail(e, &config.database_path(), ctx),
     }
 }
 
 /// Prints `e`; a database error names the database and says what to do.
-fn fail(e: SubscriberError, db_path: &Path, cwd: Option<&Path>) -> ExitCode {
+fn fail(e: SubscriberError, db_path: &Path, ctx: &Context) -> ExitCode {
     let d = match e {
         SubscriberError::Db(e) => e.diagnostic(),
         SubscriberError::Sql(e) => DbError::at(db_path, e).diagnostic(),
@@ -83,38 +84,31 @@ fn fail(e: SubscriberError, db_path: &Path, cwd: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    eprint!("{}", d.render(cwd));
+    eprint!("{}", d.render(ctx.cwd()));
     ExitCode::FAILURE
 }
 
-fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) -> Result<ExitCode, SubscriberError> {
-    let db_path = config.database_path();
+fn run_inner(config: &Config, action: SubscribersCommand, ctx: &Context) -> Result<ExitCode, SubscriberError> {
     match action {
         SubscribersCommand::Import { file, format } => {
-            let mut conn = crate::store::db::open(&db_path)?;
-            let out = subscribers::import_csv(&mut conn, &file)?;
-            report_import(&out, &file, format, cwd);
+            let out = subscribers::import(config, &file)?;
+            report_import(&out, &file, format, ctx);
             Ok(if out.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         SubscribersCommand::Export { all, output } => {
-            let conn = subscribers::open_existing(&db_path)?;
-            let n = match &output {
+            match output {
                 Some(path) => {
-                    let mut buf = Vec::new();
-                    let n = subscribers::export_csv(&conn, all, &mut buf)?;
-                    crate::output::write_atomic(path, &buf)?;
-                    n
+                    let n = subscribers::export(config, all, ExportTo::File(path.clone()))?;
+                    eprintln!("exported {n} subscribers to {}", ctx.show(&path));
                 }
-                None => subscribers::export_csv(&conn, all, std::io::stdout().lock())?,
-            };
-            if let Some(path) = output {
-                eprintln!("exported {n} subscribers to {}", crate::diag::display_path(&path, cwd));
+                None => {
+                    subscribers::export(config, all, ExportTo::Writer(&mut std::io::stdout().lock()))?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
         SubscribersCommand::Add { email, name, resubscribe } => {
-            let conn = crate::store::db::open(&db_path)?;
-            let (email, outcome) = subscribers::add(&conn, &email, name.as_deref(), resubscribe)?;
+            let (email, outcome) = subscribers::add(config, &AddOptions { email, name, resubscribe })?;
             match outcome {
                 AddOutcome::Added => eprintln!("added {email}"),
                 AddOutcome::AlreadySubscribed => eprintln!("{email} is already subscribed"),
@@ -123,17 +117,15 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
             Ok(ExitCode::SUCCESS)
         }
         SubscribersCommand::Remove { email } => {
-            let conn = subscribers::open_existing(&db_path)?;
-            let email = subscribers::remove(&conn, &email)?;
+            let email = subscribers::remove(config, &email)?;
             eprintln!("removed {email} and their delivery history");
             Ok(ExitCode::SUCCESS)
         }
         SubscribersCommand::List { all, format } => {
-            let conn = subscribers::open_existing(&db_path)?;
             let mut out = std::io::stdout().lock();
             match format {
                 Format::Human => {
-                    subscribers::for_each(&conn, all, |s| {
+                    let c = subscribers::list(config, all, |s| {
                         let name = s.name.as_deref().unwrap_or("");
                         if all {
                             writeln!(out, "{}\t{}\t{}", s.email, name, s.status.as_str())?;
@@ -142,14 +134,13 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
                         }
                         Ok(())
                     })?;
-                    let c = subscribers::counts(&conn)?;
                     eprintln!("{} active, {} unsubscribed", c.active, c.unsubscribed);
                 }
                 Format::Json => {
                     // One array, written row by row: the list is never held in memory.
                     write!(out, "[")?;
                     let mut first = true;
-                    subscribers::for_each(&conn, all, |s| {
+                    subscribers::list(config, all, |s| {
                         let sep = if first { "\n  " } else { ",\n  " };
                         first = false;
                         let row = serde_json::to_string(s).map_err(std::io::Error::other)?;
@@ -164,17 +155,17 @@ fn run_inner(config: &Config, action: SubscribersCommand, cwd: Option<&Path>) ->
     }
 }
 
-fn report_import(out: &ImportOutcome, file: &Path, format: Format, cwd: Option<&Path>) {
+fn report_import(out: &ImportOutcome, file: &Path, format: Format, ctx: &Context) {
     let mut report = Report { diagnostics: out.rejected.iter().chain(&out.warnings).cloned().collect() };
     report.sort();
-    let shown = crate::diag::display_path(file, cwd);
+    let shown = ctx.show(file);
     match format {
         Format::Json => {
             let extra = serde_json::to_value(out).unwrap_or_default();
-            print_report(&report, format, cwd, extra);
+            print_report(&report, format, ctx, extra);
         }
         Format::Human => {
-            print_report(&report, format, cwd, serde_json::json!({}));
+            print_report(&report, format, ctx, serde_json::json!({}));
             let mut parts = vec![format!("{} added", out.added)];
             if out.renamed > 0 {
                 parts.push(format!("{} renamed", out.renamed));
@@ -217,27 +208,14 @@ fn report_import(out: &ImportOutcome, file: &Path, format: Format, cwd: Option<&
 }
 
 /// Runs `newsdesk unsubscribe TOKEN` (a reader's link) or `newsdesk unsubscribe --email
-/// ADDR` (the editor). A bare argument that looks like an address is refused: whoever
-/// can pass an argument (a web page handing on a URL's path) could otherwise
-/// unsubscribe anyone.
-pub fn run_unsubscribe(config: &Config, token: Option<&str>, email: Option<&str>, cwd: Option<&Path>) -> ExitCode {
-    if let Some(token) = token
-        && (token.contains('@') || token.contains("%40"))
-    {
-        let d = crate::diag::Diagnostic::error(
-            "not-a-token",
-            "this looks like an email address, not an unsubscribe token: `newsdesk unsubscribe` takes the token of a subscriber's unsubscribe link",
-        )
-        .help("to unsubscribe someone by address, run `newsdesk unsubscribe --email ADDRESS` yourself (never from a web page)");
-        eprint!("{}", d.render(cwd));
-        return ExitCode::FAILURE;
-    }
-    let result = subscribers::open_existing(&config.database_path()).and_then(|conn| match (token, email) {
-        (_, Some(email)) => subscribers::unsubscribe(&conn, email),
-        (Some(token), None) => subscribers::unsubscribe_token(&conn, token),
-        (None, None) => Err(SubscriberError::NotAToken),
-    });
-    match result {
+/// ADDR` (the editor).
+pub fn run_unsubscribe(config: &Config, token: Option<String>, email: Option<String>, ctx: &Context) -> ExitCode {
+    let who = match (token, email) {
+        (_, Some(email)) => Unsubscribe::Email(email),
+        (Some(token), None) => Unsubscribe::Token(token),
+        (None, None) => return fail(SubscriberError::NotAToken, &config.database_path(), ctx),
+    };
+    match subscribers::unsubscribe(config, &who) {
         Ok(before) if before.status == SubscriberStatus::Unsubscribed => {
             eprintln!(
                 "{} had already unsubscribed (on {})",
@@ -250,6 +228,10 @@ pub fn run_unsubscribe(config: &Config, token: Option<&str>, email: Option<&str>
             eprintln!("unsubscribed {}: they will get no further issues", before.email);
             ExitCode::SUCCESS
         }
-        Err(e) => fail(e, &config.database_path(), cwd),
+        Err(UnsubscribeError::NotAToken(d)) => {
+            eprint!("{}", d.render(ctx.cwd()));
+            ExitCode::FAILURE
+        }
+        Err(UnsubscribeError::Store(e)) => fail(e, &config.database_path(), ctx),
     }
 }

@@ -55,19 +55,6 @@ pub struct EngineSettings {
     pub page_size: usize,
 }
 
-impl EngineSettings {
-    /// From `[smtp]`.
-    pub fn from_config(smtp: &crate::config::SmtpConfig) -> EngineSettings {
-        EngineSettings {
-            connections: smtp.connections.max(1),
-            max_per_second: smtp.max_per_second.max(0.0),
-            max_per_hour: smtp.max_per_hour,
-            retry: crate::transport::RetryPolicy::from_smtp(smtp),
-            page_size: 256,
-        }
-    }
-}
-
 /// What the run asks for.
 pub struct Request<'a> {
     pub database: PathBuf,

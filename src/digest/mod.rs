@@ -525,7 +525,7 @@ mod tests {
     fn repo_digest() -> Digest {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
         let config = crate::config::load(&path).unwrap_or_else(|d| panic!("{d:?}"));
-        let loaded = crate::load::load(&config, None);
+        let loaded = crate::load::load(&config);
         let sel = crate::model::Selection { drafts: false, future: false, now: Utc::now().fixed_offset() };
         let post = crate::ops::issue::pick(&config, &loaded.archive, sel, None).unwrap().clone();
         let rendered = crate::render::render(&post).unwrap();

@@ -10,9 +10,17 @@ use crate::render::{self, RenderedPost};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
+/// What `newsdesk build` builds, and where.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub selection: Selection,
+    /// The output folder.
+    pub out: PathBuf,
+}
+
 /// What a build did.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct BuildOutcome {
     pub report: Report,
     /// Files written (empty when the build was refused).
     pub written: Vec<PathBuf>,
@@ -34,7 +42,7 @@ pub fn render_newest<'a>(
     report: &mut Report,
 ) -> Vec<RenderedPost<'a>> {
     let newest: Vec<&Post> = archive.published(selection).take(limit).collect();
-    let results: Vec<_> = newest.par_iter().map(|p| render::render(p).map_err(|e| (*p, e))).collect();
+    let results: Vec<_> = newest.par_iter().map(|p| render::render(p)).collect();
     let mut rendered = Vec::with_capacity(results.len());
     for r in results {
         match r {
@@ -42,10 +50,7 @@ pub fn render_newest<'a>(
                 report.extend(std::mem::take(&mut r.diagnostics));
                 rendered.push(r);
             }
-            Err((p, e)) => report.push(
-                crate::diag::Diagnostic::error("unreadable", format!("cannot read this post's body: {e}"))
-                    .in_file(&p.source),
-            ),
+            Err(d) => report.push(d),
         }
     }
     rendered
@@ -75,12 +80,8 @@ pub fn write_feeds(
 }
 
 /// Loads every post, refuses to write anything when there are errors, else writes the feeds.
-pub fn build(
-    config: &Config,
-    posts_dir: Option<&Path>,
-    selection: Selection,
-    out_dir: &Path,
-) -> std::io::Result<Outcome> {
+pub fn build(config: &Config, options: &BuildOptions) -> std::io::Result<BuildOutcome> {
+    let (selection, out_dir) = (options.selection, options.out.as_path());
     let limit = config.feeds.limit;
     // Future posts are newer than every other post, so keeping `limit` + a few more of
     // the newest (future ones included) finds them in the same pass over the folder;
@@ -88,12 +89,12 @@ pub fn build(
     let with_future = Selection { future: true, ..selection };
     let is_future = |p: &Post| !selection.future && with_future.includes(p) && p.date > selection.now;
     let mut loaded = if selection.future {
-        load::load_newest(config, posts_dir, selection, limit)
+        load::load_newest(config, selection, limit)
     } else {
-        load::load_newest(config, posts_dir, with_future, limit + FUTURE_LOOKAHEAD)
+        load::load_newest(config, with_future, limit + FUTURE_LOOKAHEAD)
     };
     if loaded.archive.posts.iter().filter(|p| is_future(p)).count() >= FUTURE_LOOKAHEAD {
-        loaded = load::load(config, posts_dir);
+        loaded = load::load(config);
     }
     let future: Vec<&Post> = loaded.archive.posts.iter().filter(|p| is_future(p)).collect();
     let mut report = Report::default();
@@ -102,16 +103,16 @@ pub fn build(
     report.extend(loaded.report.diagnostics);
     if report.has_errors() {
         report.sort();
-        return Ok(Outcome { report, future, ..Outcome::default() });
+        return Ok(BuildOutcome { report, future, ..BuildOutcome::default() });
     }
     let items = render_newest(&loaded.archive, selection, config.feeds.limit, &mut report);
     if report.has_errors() {
         report.sort();
-        return Ok(Outcome { report, future, ..Outcome::default() });
+        return Ok(BuildOutcome { report, future, ..BuildOutcome::default() });
     }
     let mut staged = Staged::new();
     write_feeds(config, &items, out_dir, &mut staged)?;
     let written = staged.commit()?;
     report.sort();
-    Ok(Outcome { report, written, items: items.len(), future })
+    Ok(BuildOutcome { report, written, items: items.len(), future })
 }

@@ -4,20 +4,30 @@
 //! rendered too, for the link and HTML warnings, plus checks that need the whole
 //! archive (future dates, missing authors).
 
+use super::issue::{self, Audience};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
+use crate::digest::{lint, settings};
 use crate::load;
 use crate::model::{Archive, Post, Selection};
 use crate::render;
 use rayon::prelude::*;
 use std::path::Path;
 
-/// Checks the config's posts; the report is sorted.
-pub fn check(config: &Config, posts_dir: Option<&Path>, selection: Selection) -> Report {
-    let loaded = load::load(config, posts_dir);
+/// What `newsdesk check` checks.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// Which posts count as published (drafts and future posts are checked either way).
+    pub selection: Selection,
+}
+
+/// Checks the config and every post; the report is sorted.
+pub fn check(config: &Config, options: &CheckOptions) -> Report {
+    let selection = options.selection;
+    let loaded = load::load(config);
     let mut report = loaded.report;
     report.extend(archive_checks(config, &loaded.archive, selection));
-    report.extend(super::issue::check(config, &loaded.archive, selection));
+    report.extend(mail_checks(config, &loaded.archive, selection));
     report.extend(private_files(config));
     report.sort();
     report
@@ -83,9 +93,7 @@ pub fn archive_checks(config: &Config, archive: &Archive, selection: Selection) 
         .par_iter()
         .flat_map_iter(|p| match render::render(p) {
             Ok(r) => r.diagnostics,
-            Err(e) => {
-                vec![Diagnostic::error("unreadable", format!("cannot read this post's body: {e}")).in_file(&p.source)]
-            }
+            Err(d) => vec![d],
         })
         .collect();
     for p in &archive.posts {
@@ -106,5 +114,35 @@ pub fn archive_checks(config: &Config, archive: &Archive, selection: Selection) 
             );
         }
     }
+    out
+}
+
+/// Renders the newest issue's digest (when `[email]` is configured) and returns its
+/// template errors and mail warnings.
+fn mail_checks(config: &Config, archive: &Archive, selection: Selection) -> Vec<Diagnostic> {
+    if config.email.is_none() {
+        return Vec::new();
+    }
+    // `[email]` and its DKIM key are checked even when there is no issue to render, as
+    // `preview` and `send` would read them.
+    let mut out = crate::transport::dkim::Signer::for_command(config).err().into_iter().collect::<Vec<_>>();
+    let Some(post) = archive.newest(selection) else {
+        out.extend(settings::settings(config).err().unwrap_or_default());
+        return out;
+    };
+    // A body that cannot be read or has errors was reported with every post's.
+    let Ok(rendered) = render::render(post) else { return out };
+    if rendered.diagnostics.iter().any(Diagnostic::is_error) {
+        return out;
+    }
+    let mut report = Report::default();
+    let Some(digest) = issue::render_digest(config, &rendered, Audience::List, &mut report) else {
+        out.extend(report.diagnostics);
+        return out;
+    };
+    // Body lints were reported for every post already; only the mail's own remain.
+    let recipient =
+        digest.list_recipient().unwrap_or_else(|| digest.test_recipient(digest.settings.from.email.clone()));
+    out.extend(lint::lint(&digest, &digest.parts_for(&recipient)));
     out
 }

@@ -1,10 +1,10 @@
 //! The one "prepare this issue" path every command that mails shares: pick the post
 //! (`--post` or the newest), read and render its body, build its digest.
 
-use crate::digest::{self, Digest, lint, settings};
-
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
+use crate::digest::{self, Digest, settings};
+use crate::load;
 use crate::model::{Archive, Post, Selection};
 use crate::render::{self, RenderedPost};
 
@@ -94,37 +94,85 @@ pub fn find_post<'a>(archive: &'a Archive, wanted: &str) -> Option<&'a Post> {
     Some(std::iter::once(first).chain(same_name).find(|p| p.source.ends_with(path)).unwrap_or(first))
 }
 
-/// Renders the issue and its digest; `None` (with errors in `report`) when either fails.
-/// The body's own diagnostics are in the returned [`RenderedPost`]; when the body has
-/// errors they go to `report` and no digest is rendered.
-pub fn render_digest<'a>(config: &Config, post: &'a Post, report: &mut Report) -> Option<(RenderedPost<'a>, Digest)> {
-    let rendered = match render::render(post) {
-        Ok(r) => r,
-        Err(e) => {
-            report.push(
-                Diagnostic::error("unreadable", format!("cannot read this post's body: {e}")).in_file(&post.source),
-            );
+/// Who the digest is rendered for.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// The list address (`[email] to`), or test addresses: the list's own unsubscribe
+    /// link, if any.
+    List,
+    /// Each subscriber of newsdesk's own list: every message carries that subscriber's
+    /// link, made from this template's `{token}`.
+    Subscribers { unsubscribe_url: &'a str },
+}
+
+/// An issue ready to be mailed: the archive it was picked from (for the feeds a preview
+/// writes beside the message) and its digest.
+pub struct Issue {
+    pub archive: Archive,
+    pub digest: Digest,
+}
+
+/// Loads the posts, picks the issue (`--post` or the newest), renders its body and its
+/// digest. `None` when any step has errors; every diagnostic (the body's warnings
+/// included) is in `report`.
+pub fn prepare(
+    config: &Config,
+    selection: Selection,
+    post: Option<&str>,
+    audience: Audience,
+    report: &mut Report,
+) -> Option<Issue> {
+    let loaded = load::load(config);
+    report.extend(loaded.report.diagnostics);
+    if report.has_errors() {
+        return None;
+    }
+    let archive = loaded.archive;
+    let post = match pick(config, &archive, selection, post) {
+        Ok(p) => p,
+        Err(d) => {
+            report.push(d);
             return None;
         }
     };
-    if rendered.diagnostics.iter().any(Diagnostic::is_error) {
-        report.extend(rendered.diagnostics);
+    let rendered = match render::render(post) {
+        Ok(r) => r,
+        Err(d) => {
+            report.push(d);
+            return None;
+        }
+    };
+    let has_errors = rendered.diagnostics.iter().any(Diagnostic::is_error);
+    report.extend(rendered.diagnostics.iter().cloned());
+    if has_errors {
         return None;
     }
-    let digest = digest_of(config, &rendered, report)?;
-    Some((rendered, digest))
+    let digest = render_digest(config, &rendered, audience, report)?;
+    drop(rendered);
+    Some(Issue { archive, digest })
 }
 
 /// The digest of a rendered issue whose body has no errors; `None` (with errors in
 /// `report`) when the settings or templates fail.
-fn digest_of(config: &Config, rendered: &RenderedPost, report: &mut Report) -> Option<Digest> {
-    let settings = match settings::settings(config) {
+pub fn render_digest(
+    config: &Config,
+    rendered: &RenderedPost,
+    audience: Audience,
+    report: &mut Report,
+) -> Option<Digest> {
+    let mut settings = match settings::settings(config) {
         Ok(s) => s,
         Err(ds) => {
             report.extend(ds);
             return None;
         }
     };
+    if let Audience::Subscribers { unsubscribe_url } = audience {
+        // Templates test `unsubscribe_page` to decide whether to print a link: every
+        // subscriber has one.
+        settings.unsubscribe_url = Some(unsubscribe_url.to_string());
+        settings.subscriber_send = true;
+    }
     match Digest::render(config, settings, rendered, digest::render_time()) {
         Ok(d) => Some(d),
         Err(ds) => {
@@ -132,34 +180,4 @@ fn digest_of(config: &Config, rendered: &RenderedPost, report: &mut Report) -> O
             None
         }
     }
-}
-
-/// For `check`: renders the newest issue's digest (when `[email]` is configured) and
-/// returns its template errors and mail warnings.
-pub fn check(config: &Config, archive: &Archive, selection: Selection) -> Vec<Diagnostic> {
-    if config.email.is_none() {
-        return Vec::new();
-    }
-    // `[email]` and its DKIM key are checked even when there is no issue to render, as
-    // `preview` and `send` would read them.
-    let mut out = crate::transport::dkim::Signer::for_command(config).err().into_iter().collect::<Vec<_>>();
-    let Some(post) = archive.newest(selection) else {
-        out.extend(settings::settings(config).err().unwrap_or_default());
-        return out;
-    };
-    // A body that cannot be read or has errors was reported with every post's.
-    let Ok(rendered) = render::render(post) else { return out };
-    if rendered.diagnostics.iter().any(Diagnostic::is_error) {
-        return out;
-    }
-    let mut report = Report::default();
-    let Some(digest) = digest_of(config, &rendered, &mut report) else {
-        out.extend(report.diagnostics);
-        return out;
-    };
-    // Body lints were reported for every post already; only the mail's own remain.
-    let recipient =
-        digest.list_recipient().unwrap_or_else(|| digest.test_recipient(digest.settings.from.email.clone()));
-    out.extend(lint::lint(&digest, &digest.parts_for(&recipient)));
-    out
 }

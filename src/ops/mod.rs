@@ -9,3 +9,4 @@ pub mod preview;
 pub mod send;
 pub mod send_subscribers;
 pub mod status;
+pub mod subscribers;

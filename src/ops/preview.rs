@@ -3,44 +3,47 @@
 //! (`message.eml`), its two parts (`message.html`, `message.txt`) and the feeds as
 //! `build` writes them. Never opens a network connection.
 
-use crate::cli::{Format, SelectArgs, print_report};
+use super::build;
+use super::issue::{self, Audience};
 use crate::config::Config;
-use crate::diag::{Diagnostic, Report, display_path};
+use crate::diag::{Diagnostic, Report};
 use crate::digest::{Digest, Parts, Recipient, lint};
-use crate::load;
 use crate::model::{Archive, Selection};
-use crate::ops::build;
 use crate::output::Staged;
 use crate::render::RenderedPost;
 use crate::transport::dkim::Signer;
-use clap::Args;
 use lettre::address::Envelope;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-/// Arguments of `newsdesk preview` (and `send --dry-run`).
-#[derive(Debug, Clone, Args)]
-pub struct PreviewArgs {
-    #[command(flatten)]
-    pub select: SelectArgs,
-    /// Render this post (slug or file name) instead of the newest.
-    #[arg(long, value_name = "SLUG")]
+/// What `newsdesk preview` (and `send --dry-run`) renders, and where.
+#[derive(Debug, Clone)]
+pub struct PreviewOptions {
+    pub selection: Selection,
+    /// `--post`: this post (slug, file name or path) instead of the newest.
     pub post: Option<String>,
-    /// Output folder [default: `_preview` beside the config file].
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Open message.html in the desktop's web browser.
-    #[arg(long)]
-    pub open: bool,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// The output folder ([`default_out`] unless `--out`).
+    pub out: PathBuf,
+}
+
+/// What a preview produced: the report, and the message's summary with the files
+/// written when it got that far.
+#[derive(Debug)]
+pub struct PreviewOutcome {
+    pub report: Report,
+    pub previewed: Option<Previewed>,
+}
+
+#[derive(Debug)]
+pub struct Previewed {
+    pub summary: MessageSummary,
+    pub written: Vec<PathBuf>,
 }
 
 /// What a reviewer wants to know about a rendered message.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageSummary {
-    pub issue: Issue,
+    pub issue: IssueSummary,
     pub subject: String,
     pub from: String,
     pub to: String,
@@ -56,7 +59,7 @@ pub struct MessageSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Issue {
+pub struct IssueSummary {
     pub title: String,
     pub slug: String,
     pub url: String,
@@ -84,12 +87,12 @@ pub struct Prepared {
 
 /// Renders `post`'s digest for the list (or, without `[email] to`, for the sender) and
 /// adds the mail warnings to `report`.
-pub fn prepare(config: &Config, digest: &Digest, signer: Option<&Signer>, report: &mut Report) -> Option<Prepared> {
+pub fn for_list(config: &Config, digest: &Digest, signer: Option<&Signer>, report: &mut Report) -> Option<Prepared> {
     let recipient = match digest.list_recipient() {
         Some(r) => r,
         None => {
             report.push(
-                crate::digest::settings::config_diagnostic(
+                crate::config::config_diagnostic(
                     config,
                     "email",
                     "from",
@@ -128,7 +131,7 @@ pub fn for_recipient(
     let envelope = message.envelope().clone();
     let s = &digest.settings;
     let summary = MessageSummary {
-        issue: Issue {
+        issue: IssueSummary {
             title: digest.title.clone(),
             slug: digest.slug.clone(),
             url: digest.post_url.clone(),
@@ -146,33 +149,6 @@ pub fn for_recipient(
         templates: digest.templates.files.iter().map(|f| f.describe()).collect(),
     };
     Some(Prepared { recipient, parts, eml, envelope, summary })
-}
-
-/// Loads the posts and renders the chosen issue's digest; errors land in `report`.
-pub fn load_and_render(
-    config: &Config,
-    posts_dir: Option<&Path>,
-    selection: Selection,
-    slug: Option<&str>,
-    report: &mut Report,
-) -> Option<(Archive, Digest)> {
-    let loaded = load::load(config, posts_dir);
-    report.extend(loaded.report.diagnostics);
-    if report.has_errors() {
-        return None;
-    }
-    let archive = loaded.archive;
-    let post = match super::issue::pick(config, &archive, selection, slug) {
-        Ok(p) => p,
-        Err(d) => {
-            report.push(d);
-            return None;
-        }
-    };
-    let (rendered, digest) = super::issue::render_digest(config, post, report)?;
-    report.extend(rendered.diagnostics.clone());
-    drop(rendered);
-    Some((archive, digest))
 }
 
 /// Writes message.eml/.html/.txt and the feeds into `out` (staged: all or nothing).
@@ -201,108 +177,28 @@ pub fn default_out(config: &Config) -> PathBuf {
     config.resolve(Path::new("_preview"))
 }
 
-/// Runs `newsdesk preview`; returns the exit code.
-pub fn run(config: &Config, posts_dir: Option<&Path>, args: &PreviewArgs, cwd: Option<&Path>) -> ExitCode {
-    let selection = args.select.selection();
-    let out = args.out.clone().unwrap_or_else(|| default_out(config));
+/// Renders the issue as `send` would mail it to the list and writes the message, its
+/// parts and the feeds into `options.out`. Never opens a network connection.
+pub fn preview(config: &Config, options: &PreviewOptions) -> PreviewOutcome {
     let mut report = Report::default();
-    let signer = match Signer::for_command(config) {
-        Ok(s) => s,
-        Err(d) => {
-            report.push(d);
-            print_report(&report, args.format, cwd, serde_json::json!({ "ok": false }));
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = load_and_render(config, posts_dir, selection, args.post.as_deref(), &mut report)
-        .and_then(|(archive, digest)| prepare(config, &digest, signer.as_ref(), &mut report).map(|p| (archive, p)));
-    let Some((archive, prepared)) = result else {
-        report.sort();
-        print_report(&report, args.format, cwd, serde_json::json!({ "ok": false }));
-        return ExitCode::FAILURE;
-    };
-    let written = match write(config, &archive, selection, &prepared, &out, &mut report) {
-        Ok(w) => w,
+    let previewed = run(config, options, &mut report);
+    report.sort();
+    PreviewOutcome { report, previewed }
+}
+
+fn run(config: &Config, options: &PreviewOptions, report: &mut Report) -> Option<Previewed> {
+    let signer = Signer::for_command(config).map_err(|d| report.push(d)).ok()?;
+    let issue = issue::prepare(config, options.selection, options.post.as_deref(), Audience::List, report)?;
+    let prepared = for_list(config, &issue.digest, signer.as_ref(), report)?;
+    let out = &options.out;
+    match write(config, &issue.archive, options.selection, &prepared, out, report) {
+        Ok(written) => Some(Previewed { summary: prepared.summary, written }),
         Err(e) => {
             report.push(
                 Diagnostic::error("unwritable", format!("cannot write the preview to `{}`: {e}", out.display()))
                     .help("pass a writable folder with `--out DIR`"),
             );
-            report.sort();
-            print_report(&report, args.format, cwd, serde_json::json!({ "ok": false }));
-            return ExitCode::FAILURE;
-        }
-    };
-    report.sort();
-    let written: Vec<String> = written.iter().map(|p| display_path(p, cwd)).collect();
-    let ok = !report.has_errors();
-    print_report(
-        &report,
-        args.format,
-        cwd,
-        serde_json::json!({ "ok": ok, "message": prepared.summary, "written": written }),
-    );
-    if args.format == Format::Human {
-        print!("{}", human_summary(&prepared.summary, cwd));
-        println!("Wrote:");
-        for w in &written {
-            println!("  {w}");
+            None
         }
     }
-    if args.open {
-        let html = out.join("message.html");
-        if let Err(why) = open_in_browser(&html) {
-            eprintln!("note: cannot open a browser ({why}); open {} yourself", display_path(&html, cwd));
-        }
-    }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-}
-
-/// The report a person reads before sending.
-pub fn human_summary(s: &MessageSummary, cwd: Option<&Path>) -> String {
-    let kb = |n: usize| format!("{:.1} KB", n as f64 / 1024.0);
-    let mut out = String::new();
-    out.push_str(&format!("Subject:    {}\n", s.subject));
-    out.push_str(&format!("From:       {}\n", s.from));
-    out.push_str(&format!("To:         {}\n", s.to));
-    if let Some(r) = &s.reply_to {
-        out.push_str(&format!("Reply-To:   {r}\n"));
-    }
-    out.push_str(&format!("Message-ID: {}\n", s.message_id));
-    out.push_str(&format!("Date:       {}\n", s.date));
-    out.push_str(&format!("Issue:      {} ({})\n", s.issue.title, display_path(&s.issue.source, cwd)));
-    out.push_str(&format!(
-        "Size:       {} message; text part {}, HTML part {} (Gmail clips over 102 KB)\n",
-        kb(s.sizes.message),
-        kb(s.sizes.text),
-        kb(s.sizes.html)
-    ));
-    out.push_str(&format!("Links:      {} in the HTML part, {} numbered in the text part\n", s.links, s.text_links));
-    out.push_str(&format!(
-        "Templates:  {}\n",
-        s.templates.iter().map(|t| display_path(Path::new(t), cwd)).collect::<Vec<_>>().join(", ")
-    ));
-    out
-}
-
-/// Starts the desktop's browser on `path` without waiting for it.
-fn open_in_browser(path: &Path) -> Result<(), String> {
-    let (program, args): (&str, Vec<&std::ffi::OsStr>) = if cfg!(target_os = "macos") {
-        ("open", vec![path.as_os_str()])
-    } else if cfg!(windows) {
-        ("explorer", vec![path.as_os_str()])
-    } else {
-        if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-            return Err("no desktop session (DISPLAY and WAYLAND_DISPLAY are unset)".into());
-        }
-        ("xdg-open", vec![path.as_os_str()])
-    };
-    std::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map(drop)
-        .map_err(|e| format!("`{program}` failed to start: {e}"))
 }

@@ -7,47 +7,36 @@
 //! `--force`; it is recorded as sent only once the server accepted it. Test sends carry
 //! the list's headers and body unchanged (with a Message-ID of their own) and are not
 //! recorded.
+//!
+//! Two steps, so the caller can show what will happen and ask before anything goes
+//! out: [`prepare`] renders every message and checks the ledger, [`ListSend::send`]
+//! sends.
 
-use super::preview::{self, Prepared, PreviewArgs};
-use crate::cli::{Format, SelectArgs, print_report};
+use super::issue::{self, Audience};
+use super::preview::{self, MessageSummary, Prepared};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Report};
-use crate::store::ledger::list::{self as ledger, Outcome, ListStatus};
-use crate::transport::{self, Failure, RetryPolicy};
-use clap::Args;
+use crate::model::Selection;
+use crate::store::db::{self, DbError};
+use crate::store::ledger::IssueKey;
+use crate::store::ledger::list::{self as ledger, ListStatus, Outcome};
+use crate::store::lock::SendLock;
+use crate::transport::{self, Failure, Mailer, RetryPolicy};
+use rusqlite::Connection;
 use serde::Serialize;
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::time::Duration;
 
-/// Arguments of `newsdesk send`.
-#[derive(Debug, Clone, Args)]
-pub struct SendArgs {
-    #[command(flatten)]
-    pub select: SelectArgs,
-    /// Send this post (slug or file name) instead of the newest.
-    #[arg(long, value_name = "SLUG")]
+/// What `newsdesk send` (without `--subscribers`) sends, and to whom.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    pub selection: Selection,
+    /// `--post`: this post instead of the newest.
     pub post: Option<String>,
-    /// Test send to ADDR instead of the list (repeatable); not recorded as sent.
-    #[arg(long = "to", value_name = "ADDR")]
+    /// `--to`: test addresses instead of the list (not recorded in the ledger).
     pub to: Vec<String>,
     /// Send even if the ledger says this issue already went to the list.
-    #[arg(long)]
     pub force: bool,
-    /// Do not ask for confirmation (for scripts).
-    #[arg(short, long)]
-    pub yes: bool,
-    /// Do what `preview` does instead: write the message, send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Output folder for `--dry-run` [default: `_preview` beside the config file].
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
-    /// `--subscribers` and its flags: per-subscriber sends (src/delivery).
-    #[command(flatten)]
-    pub subscriber_send: crate::ops::send_subscribers::SubscriberArgs,
 }
 
 /// How one destination fared.
@@ -63,42 +52,66 @@ pub struct Delivery {
     pub error: Option<Failure>,
 }
 
-/// Runs `newsdesk send`; returns the exit code.
-pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Option<&Path>) -> ExitCode {
-    if args.subscriber_send.subscribers {
-        return crate::ops::send_subscribers::run(&crate::ops::send_subscribers::Invocation {
-            config,
-            posts_dir,
-            selection: args.select.selection(),
-            post: args.post.as_deref(),
-            flags: &args.subscriber_send,
-            yes: args.yes,
-            dry_run: args.dry_run,
-            format: args.format,
-            cwd,
-        });
-    }
-    if args.dry_run {
-        let p = PreviewArgs {
-            select: args.select,
-            post: args.post.clone(),
-            out: args.out.clone(),
-            open: false,
-            format: args.format,
-        };
-        return preview::run(config, posts_dir, &p, cwd);
-    }
-    let human = args.format == Format::Human;
-    let mut report = Report::default();
-    let fail = |mut report: Report, extra: serde_json::Value| {
-        report.sort();
-        print_report(&report, args.format, cwd, extra);
-        ExitCode::FAILURE
-    };
+/// A send stopped before (or instead of) mailing: the errors, and the earlier send
+/// that blocks this one, if that was the reason.
+#[derive(Debug)]
+pub struct Refused {
+    pub report: Report,
+    pub already_sent: Option<ledger::ListSend>,
+}
 
+impl From<Report> for Refused {
+    fn from(report: Report) -> Refused {
+        Refused { report, already_sent: None }
+    }
+}
+
+/// A send ready to go: every message built, the ledger checked, the send lock held (a
+/// list send and a subscriber send of one database never overlap).
+pub struct ListSend {
+    /// The warnings so far (the body's and the mail's, once).
+    pub report: Report,
+    /// One message per destination, in order.
+    pub prepared: Vec<Prepared>,
+    /// A `--to` test send.
+    pub is_test: bool,
+    mailer: Mailer,
+    policy: RetryPolicy,
+    conn: Option<Connection>,
+    database: PathBuf,
+    issue: IssueKey,
+    post_source: PathBuf,
+    force: bool,
+    _lock: Option<SendLock>,
+}
+
+/// What happens while a send runs, for the caller to show.
+#[derive(Debug)]
+pub enum SendEvent<'a> {
+    /// A temporary failure; the next attempt starts after `wait`.
+    Retrying { address: &'a str, failure: &'a Failure, attempt: u32, max_attempts: u32, wait: Duration },
+    /// The server accepted the message.
+    Sent { address: &'a str, reply: &'a str },
+}
+
+/// What a send did: every destination's delivery, and the report (errors of failed
+/// destinations included).
+#[derive(Debug)]
+pub struct SendOutcome {
+    pub report: Report,
+    pub message: MessageSummary,
+    pub deliveries: Vec<Delivery>,
+    /// Every message was accepted and recorded.
+    pub ok: bool,
+}
+
+/// Renders the issue, builds every message and checks the ledger, so that nothing is
+/// sent when any of it fails. A second list send of an issue is refused unless `force`.
+pub fn prepare(config: &Config, options: &SendOptions) -> Result<ListSend, Refused> {
+    let mut report = Report::default();
     // Test addresses first: a typo is reported before anything is rendered.
     let mut tests = Vec::new();
-    for a in &args.to {
+    for a in &options.to {
         match a.trim().parse::<lettre::Address>() {
             Ok(addr) => tests.push(addr),
             Err(e) => report.push(
@@ -108,13 +121,13 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         }
     }
     if report.has_errors() {
-        return fail(report, serde_json::json!({ "ok": false }));
+        return Err(report.into());
     }
-    let Some((_archive, digest)) =
-        preview::load_and_render(config, posts_dir, args.select.selection(), args.post.as_deref(), &mut report)
+    let Some(issue) = issue::prepare(config, options.selection, options.post.as_deref(), Audience::List, &mut report)
     else {
-        return fail(report, serde_json::json!({ "ok": false }));
+        return Err(report.into());
     };
+    let digest = issue.digest;
     let is_test = !tests.is_empty();
     let recipients = if is_test {
         tests.iter().map(|a| digest.test_recipient(a.clone())).collect::<Vec<_>>()
@@ -127,52 +140,47 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
                         .in_file(&config.path)
                         .help("set `to = \"list@example.org\"` under [email], or pass `--to ADDR` for a test send"),
                 );
-                return fail(report, serde_json::json!({ "ok": false }));
+                return Err(report.into());
             }
         }
     };
-    let issue_id = digest.issue_id.clone();
+    let database = config.database_path();
     let list_address = digest.settings.to.as_ref().map(|m| m.email.to_string());
 
     // A list send holds the same lock as a subscriber send for its whole run: two
     // sends of one database never overlap.
-    let _lock = if is_test {
+    let lock = if is_test {
         None
     } else {
-        match crate::store::lock::SendLock::acquire(&config.database_path()) {
+        match SendLock::acquire(&database) {
             Ok(l) => Some(l),
             Err(e) => {
                 report.push(Diagnostic::error("send-running", e.to_string()));
-                return fail(report, serde_json::json!({ "ok": false }));
+                return Err(report.into());
             }
         }
     };
     // The ledger: refuse a second list send before asking or connecting.
-    let mut conn = if is_test {
+    let conn = if is_test {
         None
     } else {
-        match crate::store::db::open(&config.database_path()) {
+        match db::open(&database) {
             Ok(c) => Some(c),
             Err(e) => {
                 report.push(e.diagnostic());
-                return fail(report, serde_json::json!({ "ok": false }));
+                return Err(report.into());
             }
         }
     };
     if let (Some(conn), Some(list)) = (&conn, &list_address)
-        && !args.force
+        && !options.force
     {
-        match ledger::blocking_send(conn, &issue_id, list) {
-            Ok(Some(prev)) => {
-                return fail(
-                    already_sent(&mut report, &prev, list, &digest.post_source),
-                    serde_json::json!({ "ok": false, "already_sent": prev }),
-                );
-            }
+        match ledger::blocking_send(conn, &digest.issue_id, list) {
+            Ok(Some(prev)) => return Err(already_sent(report, prev, list, &digest.post_source)),
             Ok(None) => {}
             Err(e) => {
-                report.push(crate::store::db::DbError::at(&config.database_path(), e).diagnostic());
-                return fail(report, serde_json::json!({ "ok": false }));
+                report.push(DbError::at(&database, e).diagnostic());
+                return Err(report.into());
             }
         }
     }
@@ -180,14 +188,14 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
         Ok(s) => s,
         Err(d) => {
             report.push(d);
-            return fail(report, serde_json::json!({ "ok": false }));
+            return Err(report.into());
         }
     };
     let mailer = match transport::mailer(config) {
         Ok(m) => m,
         Err(d) => {
             report.push(d);
-            return fail(report, serde_json::json!({ "ok": false }));
+            return Err(report.into());
         }
     };
 
@@ -201,161 +209,153 @@ pub fn run(config: &Config, posts_dir: Option<&Path>, args: &SendArgs, cwd: Opti
             Some(p) => prepared.push(p),
             None => {
                 report.extend(copies.diagnostics);
-                return fail(report, serde_json::json!({ "ok": false }));
+                return Err(report.into());
             }
         }
     }
     report.sort();
-    if human {
-        eprint!("{}", report.render(cwd));
+    let label = digest.post_source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(digest.slug.clone());
+    Ok(ListSend {
+        report,
+        prepared,
+        is_test,
+        policy: RetryPolicy::from_config(config),
+        mailer,
+        conn,
+        database,
+        issue: IssueKey { id: digest.issue_id.clone(), label },
+        post_source: digest.post_source.clone(),
+        force: options.force,
+        _lock: lock,
+    })
+}
+
+impl ListSend {
+    /// Every destination's address, in order.
+    pub fn destinations(&self) -> Vec<String> {
+        self.prepared.iter().flat_map(|p| p.envelope.to().iter().map(ToString::to_string)).collect()
     }
 
-    let destinations: Vec<String> =
-        prepared.iter().flat_map(|p| p.envelope.to().iter().map(ToString::to_string)).collect();
-    if human {
-        print!("{}", preview::human_summary(&prepared[0].summary, cwd));
-        println!("Send to:    {}{}", destinations.join(", "), if is_test { " (test send; not recorded)" } else { "" });
-        println!("Transport:  {}", mailer.describe());
-    }
-    if !args.yes && std::io::stdin().is_terminal() && !confirm(&prepared[0].summary.subject, &destinations) {
-        eprintln!("nothing was sent");
-        return ExitCode::FAILURE;
+    /// The transport, for people (`smtp 127.0.0.1:2525`).
+    pub fn transport(&self) -> String {
+        self.mailer.describe()
     }
 
-    let policy = RetryPolicy::from_config(config);
-    let mut deliveries = Vec::new();
-    let mut all_ok = true;
-    for p in &prepared {
-        let address = p.envelope.to().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        let ledger_row = match (&mut conn, is_test) {
-            (Some(conn), false) => {
-                let issue = crate::store::ledger::IssueKey {
-                    id: issue_id.clone(),
-                    label: digest
-                        .post_source
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or(digest.slug.clone()),
-                };
-                match ledger::claim(conn, &issue, &address, &p.summary.message_id, &p.summary.subject, args.force) {
-                    Ok(ledger::Claim::Started(id)) => Some(id),
-                    Ok(ledger::Claim::Blocked(prev)) => {
-                        let r = already_sent(&mut report, &prev, &address, &digest.post_source);
-                        return fail(r, serde_json::json!({ "ok": false, "already_sent": prev }));
-                    }
-                    Err(e) => {
-                        report.push(crate::store::db::DbError::at(&config.database_path(), e).diagnostic());
-                        return fail(report, serde_json::json!({ "ok": false }));
+    /// Sends every message, retrying temporary failures; a list send is recorded in the
+    /// ledger (`sending` before it goes out, then its outcome).
+    pub fn send(mut self, on_event: &mut dyn FnMut(SendEvent)) -> Result<SendOutcome, Refused> {
+        let mut report = std::mem::take(&mut self.report);
+        let policy = self.policy;
+        let is_test = self.is_test;
+        let mut deliveries = Vec::new();
+        let mut all_ok = true;
+        for p in &self.prepared {
+            let address = p.envelope.to().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let ledger_row = match &mut self.conn {
+                Some(conn) => {
+                    match ledger::claim(
+                        conn,
+                        &self.issue,
+                        &address,
+                        &p.summary.message_id,
+                        &p.summary.subject,
+                        self.force,
+                    ) {
+                        Ok(ledger::Claim::Started(id)) => Some(id),
+                        Ok(ledger::Claim::Blocked(prev)) => {
+                            return Err(already_sent(report, *prev, &address, &self.post_source));
+                        }
+                        Err(e) => {
+                            report.push(DbError::at(&self.database, e).diagnostic());
+                            return Err(report.into());
+                        }
                     }
                 }
-            }
-            _ => None,
-        };
-        let mut attempts_seen = 1;
-        let result = transport::send_with_retry(&mailer, &p.envelope, &p.eml, policy, |e, attempt, wait| {
-            attempts_seen = attempt + 1;
-            if human {
-                eprintln!(
-                    "temporary failure sending to {address}: {e}; retrying in {:.1}s (attempt {} of {})",
-                    wait.as_secs_f64(),
-                    attempt + 1,
-                    policy.max_attempts
-                );
-            }
-        });
-        let delivery = match result {
-            Ok(accepted) => {
-                if let (Some(conn), Some(id)) = (&conn, ledger_row)
-                    && let Err(e) = ledger::finish(conn, id, Outcome::Sent, &accepted.reply, attempts_seen)
-                {
-                    report.push(Diagnostic::error(
-                        "database",
-                        format!("the message was sent, but recording it failed: {e}; do not send again without checking the list"),
-                    ));
+                None => None,
+            };
+            let mut attempts_seen = 1;
+            let result = transport::send_with_retry(&self.mailer, &p.envelope, &p.eml, policy, |e, attempt, wait| {
+                attempts_seen = attempt + 1;
+                on_event(SendEvent::Retrying {
+                    address: &address,
+                    failure: e,
+                    attempt: attempt + 1,
+                    max_attempts: policy.max_attempts,
+                    wait,
+                });
+            });
+            let delivery = match result {
+                Ok(accepted) => {
+                    if let (Some(conn), Some(id)) = (&self.conn, ledger_row)
+                        && let Err(e) = ledger::finish(conn, id, Outcome::Sent, &accepted.reply, attempts_seen)
+                    {
+                        report.push(Diagnostic::error(
+                            "database",
+                            format!("the message was sent, but recording it failed: {e}; do not send again without checking the list"),
+                        ));
+                        all_ok = false;
+                    }
+                    on_event(SendEvent::Sent { address: &address, reply: &accepted.reply });
+                    Delivery {
+                        address,
+                        test: is_test,
+                        message_id: p.summary.message_id.clone(),
+                        attempts: attempts_seen,
+                        reply: Some(accepted.reply),
+                        error: None,
+                    }
+                }
+                Err((e, attempts)) => {
                     all_ok = false;
-                }
-                if human {
-                    println!("sent to {address}: {}", accepted.reply);
-                }
-                Delivery {
-                    address,
-                    test: is_test,
-                    message_id: p.summary.message_id.clone(),
-                    attempts: attempts_seen,
-                    reply: Some(accepted.reply),
-                    error: None,
-                }
-            }
-            Err((e, attempts)) => {
-                all_ok = false;
-                let diagnostic = if e.is_unknown() {
-                    // The server may have it: the row stays `sending`, so the next `send`
-                    // refuses until the editor has looked (`--force`).
-                    let next = if is_test {
-                        "look in that mailbox before sending again"
-                    } else {
-                        "check the list's archive: if the issue is there, it was sent; if not, `newsdesk send --force` \
-                         sends it (until then `newsdesk send` refuses, so nobody gets it twice)"
-                    };
-                    Diagnostic::error("send-unknown", format!("the message to {address} may have been delivered: {e}"))
+                    let diagnostic = if e.is_unknown() {
+                        // The server may have it: the row stays `sending`, so the next `send`
+                        // refuses until the editor has looked (`--force`).
+                        let next = if is_test {
+                            "look in that mailbox before sending again"
+                        } else {
+                            "check the list's archive: if the issue is there, it was sent; if not, `newsdesk send --force` \
+                             sends it (until then `newsdesk send` refuses, so nobody gets it twice)"
+                        };
+                        Diagnostic::error(
+                            "send-unknown",
+                            format!("the message to {address} may have been delivered: {e}"),
+                        )
                         .help(next)
-                } else {
-                    let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
-                    Diagnostic::error("send-failed", format!("sending to {address} failed{tries}: {e}"))
-                        .help(format!("{}; nothing was recorded as sent", mailer.help(&e)))
-                };
-                if let (Some(conn), Some(id)) = (&conn, ledger_row) {
-                    let outcome = if e.is_unknown() {
-                        Outcome::Unknown
-                    } else if e.is_temporary() {
-                        Outcome::FailedTemporary
                     } else {
-                        Outcome::FailedPermanent
+                        let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
+                        Diagnostic::error("send-failed", format!("sending to {address} failed{tries}: {e}"))
+                            .help(format!("{}; nothing was recorded as sent", self.mailer.help(&e)))
                     };
-                    let _ = ledger::finish(conn, id, outcome, &e.to_string(), attempts);
+                    if let (Some(conn), Some(id)) = (&self.conn, ledger_row) {
+                        let outcome = if e.is_unknown() {
+                            Outcome::Unknown
+                        } else if e.is_temporary() {
+                            Outcome::FailedTemporary
+                        } else {
+                            Outcome::FailedPermanent
+                        };
+                        let _ = ledger::finish(conn, id, outcome, &e.to_string(), attempts);
+                    }
+                    report.push(diagnostic);
+                    Delivery {
+                        address,
+                        test: is_test,
+                        message_id: p.summary.message_id.clone(),
+                        attempts,
+                        reply: None,
+                        error: Some(e),
+                    }
                 }
-                report.push(diagnostic);
-                Delivery {
-                    address,
-                    test: is_test,
-                    message_id: p.summary.message_id.clone(),
-                    attempts,
-                    reply: None,
-                    error: Some(e),
-                }
-            }
-        };
-        deliveries.push(delivery);
-    }
-    let errors: Vec<Diagnostic> = report.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-    match args.format {
-        Format::Human => {
-            let r = Report { diagnostics: errors };
-            eprint!("{}", r.render(cwd));
+            };
+            deliveries.push(delivery);
         }
-        Format::Json => print_report(
-            &report,
-            Format::Json,
-            cwd,
-            serde_json::json!({ "ok": all_ok, "message": prepared[0].summary, "deliveries": deliveries }),
-        ),
+        let message = self.prepared.swap_remove(0).summary;
+        Ok(SendOutcome { report, message, deliveries, ok: all_ok })
     }
-    if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// Asks on the terminal; true only for an explicit yes.
-fn confirm(subject: &str, destinations: &[String]) -> bool {
-    eprint!("Send \"{subject}\" to {}? [y/N] ", destinations.join(", "));
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-}
-
-/// The refusal of a second list send, added to `report`.
-fn already_sent(report: &mut Report, prev: &ledger::ListSend, list: &str, post: &Path) -> Report {
+/// The refusal of a second list send.
+fn already_sent(mut report: Report, prev: ledger::ListSend, list: &str, post: &Path) -> Refused {
     let (what, help) = match prev.status {
         ListStatus::Sent => (
             format!(
@@ -380,5 +380,5 @@ fn already_sent(report: &mut Report, prev: &ledger::ListSend, list: &str, post: 
         ),
     };
     report.push(Diagnostic::error("already-sent", what).in_file(post).help(help));
-    std::mem::take(report)
+    Refused { report, already_sent: Some(prev) }
 }

@@ -57,8 +57,8 @@ pub fn options() -> Options {
 }
 
 /// Reads the post's body from disk and renders it.
-pub fn render(post: &Post) -> std::io::Result<RenderedPost<'_>> {
-    let markdown = post.read_markdown()?;
+pub fn render(post: &Post) -> Result<RenderedPost<'_>, Diagnostic> {
+    let markdown = crate::load::read_body(post)?;
     Ok(render_markdown(post, markdown))
 }
 

@@ -288,7 +288,8 @@ pub fn import_reader(
     let mut out = ImportOutcome { delimiter: (delimiter as char).to_string(), ..ImportOutcome::default() };
     let mut columns: Option<Columns> = None;
     // Each address seen in this file: its line, name and status.
-    let mut seen: std::collections::HashMap<String, (u64, Option<String>, SubscriberStatus)> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<String, (u64, Option<String>, SubscriberStatus)> =
+        std::collections::HashMap::new();
     let tx = conn.transaction()?;
     let now = clock::now();
     {

@@ -168,7 +168,7 @@ pub fn mailer(config: &Config) -> Result<Mailer, Diagnostic> {
 }
 
 fn smtp_error(config: &Config, key: &str, d: Diagnostic) -> Diagnostic {
-    crate::digest::settings::config_diagnostic(config, "smtp", key, d)
+    crate::config::config_diagnostic(config, "smtp", key, d)
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -365,6 +365,16 @@ fn counts_in(conn: &Connection, issue: &str) -> rusqlite::Result<StateCounts> {
     Ok(counts)
 }
 
+/// Subscriber rows of `issue` that failed temporarily and whose retry time has come.
+pub fn due_for_retry(conn: &Connection, issue: &str, now: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM deliveries WHERE issue = ?1 AND kind = 'subscriber' AND state = 'failed_temporary'
+         AND next_retry_at <= ?2",
+        params![issue, now],
+        |r| r.get(0),
+    )
+}
+
 /// Row counts per state for one issue.
 pub fn counts(conn: &Connection, issue: &str) -> rusqlite::Result<StateCounts> {
     counts_in(conn, issue)
