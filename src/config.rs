@@ -444,8 +444,9 @@ pub fn is_loopback(host: &str) -> bool {
 }
 
 /// `[smtp]` as `send` would refuse it, checked without reading the password and
-/// without connecting (the same rules as src/email/transport.rs and src/delivery/smtp.rs).
-fn smtp_checks(smtp: &SmtpConfig, err: &mut impl FnMut(&'static str, &str, &str, String, String)) {
+/// without connecting: at load time, and again by `transport::smtp_server`, so there is
+/// one set of rules. `err` gets (code, section, key, message, help).
+pub fn smtp_checks(smtp: &SmtpConfig, err: &mut impl FnMut(&'static str, &str, &str, String, String)) {
     let host = smtp.host.trim();
     if host.is_empty() {
         err(

@@ -289,6 +289,9 @@ fn progress_bar(human: bool) -> Option<ProgressBar> {
 
 fn print_summary(s: &RunSummary) {
     let mut out = std::io::stderr().lock();
+    for w in &s.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
     let _ = writeln!(
         out,
         "sent {} in {:.1}s ({:.1} messages/s); {} skipped as already sent",

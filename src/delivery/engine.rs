@@ -134,6 +134,9 @@ pub struct RunSummary {
     pub ledger: ledger::StateCounts,
     /// Why the run stopped early (Ctrl-C, the server unreachable, a database error).
     pub stopped: Option<String>,
+    /// Problems that did not affect the send (e.g. the journal could not be emptied).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Why a run could not start.
@@ -403,10 +406,11 @@ pub fn run(req: &Request) -> Result<RunSummary, StartError> {
     if writer_failed.is_some() && fatal.is_none() {
         fatal = writer_failed.clone();
     }
+    let mut warnings = Vec::new();
     if writer_failed.is_none() {
         // Every 250 in the journal is committed now.
         if let Err(e) = journal.clear() {
-            eprintln!("warning: cannot empty {}: {e} (harmless: the next run replays it)", journal.path().display());
+            warnings.push(format!("cannot empty {}: {e} (harmless: the next run replays it)", journal.path().display()));
         }
     }
     let elapsed = started_at.elapsed().as_secs_f64();
@@ -435,6 +439,7 @@ pub fn run(req: &Request) -> Result<RunSummary, StartError> {
         per_second: if elapsed > 0.0 { sent as f64 / elapsed } else { 0.0 },
         ledger: ledger::StateCounts::default(),
         stopped,
+        warnings,
     };
     summary.ledger = ledger::counts(&conn, &req.issue.id)?;
     let json = serde_json::to_value(&summary).unwrap_or_default();

@@ -527,7 +527,7 @@ mod tests {
         let config = crate::config::load(&path).unwrap_or_else(|d| panic!("{d:?}"));
         let loaded = crate::load::load(&config);
         let sel = crate::model::Selection { drafts: false, future: false, now: Utc::now().fixed_offset() };
-        let post = crate::ops::issue::pick(&config, &loaded.archive, sel, None).unwrap().clone();
+        let post = loaded.archive.newest(sel).unwrap().clone();
         let rendered = crate::render::render(&post).unwrap();
         let mut s = super::settings::settings(&config).unwrap();
         s.unsubscribe_url = Some("https://lwkd.example.org/unsubscribe/{token}".into());

@@ -13,7 +13,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     // 1: nothing yet; later steps add the ledger and the subscribers.
     "SELECT 1;",
-    // 2: the subscriber list (src/subscribers.rs). `email` matches ignoring ASCII case,
+    // 2: the subscriber list (src/store/subscribers.rs). `email` matches ignoring ASCII case,
     // so one person is one row; unsubscribing flips `status` and keeps the row.
     "CREATE TABLE subscribers (
         id INTEGER PRIMARY KEY,
@@ -25,9 +25,10 @@ const MIGRATIONS: &[&str] = &[
         unsubscribed_at TEXT
     );
     CREATE INDEX subscribers_by_status ON subscribers (status, id);",
-    // 3: the ledger of digests sent to a list address (src/ledger.rs). A row is written
-    // as `sending` before the message goes out and becomes `sent` only once the server
-    // accepted it, so a crash in between is visible instead of silently re-sending.
+    // 3: the ledger of digests sent to a list address (folded into `deliveries` by step
+    // 5; src/store/ledger/list.rs reads it there). A row is written as `sending` before
+    // the message goes out and becomes `sent` only once the server accepted it, so a
+    // crash in between is visible instead of silently re-sending.
     "CREATE TABLE list_sends (
         id INTEGER PRIMARY KEY,
         issue_id TEXT NOT NULL,
@@ -40,7 +41,7 @@ const MIGRATIONS: &[&str] = &[
         sent_at TEXT
     );
     CREATE INDEX list_sends_by_issue ON list_sends (issue_id, destination, id);",
-    // 4: the per-subscriber send ledger (src/delivery/ledger.rs): one row per (issue,
+    // 4: the per-subscriber send ledger (src/store/ledger/): one row per (issue,
     // subscriber), frozen when an issue's first run starts; `delivery_runs` records each
     // `send --subscribers` run. Removing a subscriber erases their rows.
     "CREATE TABLE delivery_runs (

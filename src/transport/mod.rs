@@ -1,5 +1,5 @@
 //! Handing a message to the mail system: one small interface over SMTP (the same
-//! connection code as subscriber sends, `crate::delivery::smtp`) and lettre's sendmail
+//! connection code as subscriber sends, [`smtp`]) and lettre's sendmail
 //! and file transports, with our own error type.
 //!
 //! [`Failure`] says whether a failure is temporary (4xx replies, refused or dropped
@@ -20,7 +20,6 @@ use lettre::transport::smtp::client::TlsParameters;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{FileTransport, SendmailTransport, Transport};
 use smtp::{Security, Server};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -171,11 +170,6 @@ fn smtp_error(config: &Config, key: &str, d: Diagnostic) -> Diagnostic {
     crate::config::config_diagnostic(config, "smtp", key, d)
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// The one `[smtp]` resolver, for list sends and subscriber sends alike: host, port,
 /// security (plain text only to this machine), timeout and, when `with_password`, the
 /// credentials (read from `password_env` or `password_file`; a dry run reads none).
@@ -191,29 +185,19 @@ pub fn smtp_server(config: &Config, with_password: bool) -> Result<Server, Diagn
                 .help("write the server's host name as its certificate names it"),
         )
     })?;
+    // The rules `config::load` already applied: a Config built any other way gets the
+    // same refusal here, so "none" never reaches a remote host.
+    let mut refused = None;
+    crate::config::smtp_checks(s, &mut |code, _, key, message, help| {
+        refused.get_or_insert_with(|| smtp_error(config, key, Diagnostic::error(code, message).help(help)));
+    });
+    if let Some(d) = refused {
+        return Err(d);
+    }
     let security = match s.security.as_str() {
-        "starttls" => Security::StartTls,
         "tls" => Security::Tls,
-        "none" if is_loopback(host) => Security::None,
-        "none" => {
-            return Err(smtp_error(
-                config,
-                "security",
-                Diagnostic::error(
-                    "insecure-smtp",
-                    format!("`security = \"none\"` would send the message and password unencrypted to `{host}`"),
-                )
-                .help("use \"starttls\" (port 587) or \"tls\" (port 465); \"none\" is only allowed for a server on this machine (localhost, 127.0.0.1, ::1)"),
-            ));
-        }
-        other => {
-            return Err(smtp_error(
-                config,
-                "security",
-                Diagnostic::error("bad-security", format!("unknown SMTP security `{other}`"))
-                    .help("use \"starttls\", \"tls\" or \"none\" (localhost only)"),
-            ));
-        }
+        "none" => Security::None,
+        _ => Security::StartTls,
     };
     let credentials = match &s.username {
         Some(user) if with_password => Some(Credentials::new(user.clone(), password(config)?)),
@@ -429,12 +413,12 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        assert!(is_loopback("localhost"));
-        assert!(is_loopback("127.0.0.1"));
-        assert!(is_loopback("127.0.0.2"));
-        assert!(is_loopback("::1"));
-        assert!(is_loopback("[::1]"));
-        assert!(!is_loopback("smtp.example.org"));
-        assert!(!is_loopback("10.0.0.1"));
+        assert!(crate::config::is_loopback("localhost"));
+        assert!(crate::config::is_loopback("127.0.0.1"));
+        assert!(crate::config::is_loopback("127.0.0.2"));
+        assert!(crate::config::is_loopback("::1"));
+        assert!(crate::config::is_loopback("[::1]"));
+        assert!(!crate::config::is_loopback("smtp.example.org"));
+        assert!(!crate::config::is_loopback("10.0.0.1"));
     }
 }
