@@ -414,3 +414,22 @@ fn a_duplicate_slug_names_both_posts_with_their_lines() {
     assert!(d["message"].as_str().unwrap().contains("2020-05-17-update.md"), "{d}");
     assert!(d.get("also").is_none(), "{d}");
 }
+
+#[test]
+fn an_email_setting_is_pointed_at_however_the_key_is_spelled() {
+    let bad = "\"LWKD lwkd at example\"";
+    for (config, written) in [
+        (format!("email = {{ from = {bad}, to = \"list@example.org\" }}\n{LWKD_CONFIG}"), "email = {"),
+        (format!("email.from = {bad}\n{LWKD_CONFIG}"), "email.from"),
+        (format!("{LWKD_CONFIG}[email]\n\"from\" = {bad}\n"), "\"from\""),
+    ] {
+        let site = Site::new(&config);
+        let run = site.run(&["check"]);
+        run.expect_code(1);
+        let text = std::fs::read_to_string(site.path("config.toml")).unwrap();
+        let line = text.lines().position(|l| l.starts_with(written)).unwrap();
+        let column = text.lines().nth(line).unwrap().find(bad).unwrap() + 1;
+        let at = format!("config.toml:{}:{column}: error: `from = {bad}` is not a mail address", line + 1);
+        assert!(run.stderr.contains(&at), "{config}\nwanted {at}:\n{}", run.stderr);
+    }
+}

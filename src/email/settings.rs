@@ -1,7 +1,7 @@
 //! `[email]` checked and parsed once: addresses as lettre mailboxes, the `List-Id`, the
 //! unsubscribe targets. Every problem points at its line in `config.toml`.
 
-use crate::config::{Config, locate_key, point_at_value};
+use crate::config::{Config, point_at_key};
 use crate::diag::Diagnostic;
 use lettre::message::Mailbox;
 use std::path::PathBuf;
@@ -39,9 +39,9 @@ impl Settings {
 /// Builds a diagnostic pointing at `key` in `[section]` of the config file.
 pub fn config_diagnostic(config: &Config, section: &str, key: &str, d: Diagnostic) -> Diagnostic {
     let d = d.in_file(&config.path);
-    match std::fs::read_to_string(&config.path).ok().and_then(|text| locate_key(&text, section, key)) {
-        Some((line, src)) => point_at_value(d, line, &src),
-        None => d,
+    match std::fs::read_to_string(&config.path) {
+        Ok(text) => point_at_key(d, &text, section, key),
+        Err(_) => d,
     }
 }
 
