@@ -804,6 +804,31 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_address_reads_back_as_itself() {
+        for raw in [
+            "\"john doe\"@x.org",
+            "\"a\\\"b\"@x.org",
+            "Jane <\"j d\"@x.org>",
+            "j.d+tag@sub.Bücher.DE",
+            "jöran@x.org",
+            "(comment) ada@x.org",
+            "ada@x.org (comment)",
+            "=?utf-8?q?J=C3=B6?= <j@x.org>",
+            "!#$%&'*+-/=?^_`{|}~@x.org",
+            "ada@[127.0.0.1]",
+            "ada@x.org\u{0}",
+        ] {
+            // Quoted local parts, comments and address literals are refused, as before.
+            let accepted = !raw.contains(['"', '(', '[', '\u{0}']);
+            assert_eq!(normalise(raw).is_ok(), accepted, "{raw}: {:?}", normalise(raw));
+            if let Ok((stored, _)) = normalise(raw) {
+                assert_eq!(normalise(&stored), Ok((stored.clone(), None)), "{raw} → {stored}");
+                assert!(!stored.chars().any(|c| c.is_whitespace() || c.is_control()), "{raw} → {stored:?}");
+            }
+        }
+    }
+
+    #[test]
     fn either_spelling_of_a_domain_is_one_subscriber() {
         let (_d, mut conn) = db();
         assert_eq!(
