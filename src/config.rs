@@ -6,7 +6,9 @@ use crate::diag::{Diagnostic, line_at, line_col};
 use crate::model::{Person, Site};
 use crate::permalink;
 use serde::Deserialize;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
 
 /// The raw file, exactly as written.
 #[derive(Debug, Deserialize)]
@@ -257,12 +259,9 @@ pub fn load(path: &Path) -> Result<Config, Vec<Diagnostic>> {
 pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| vec![toml_error(&e, text, path)])?;
     let mut problems = Vec::new();
-    let at_key =
-        |section: &str, key: &str| -> (usize, String) { locate_key(text, section, key).unwrap_or((0, String::new())) };
+    let spans = Spans::new(text);
     let mut err = |code: &'static str, section: &str, key: &str, msg: String, help: String| {
-        let (line, src) = at_key(section, key);
-        let d = Diagnostic::error(code, msg).in_file(path).help(help);
-        problems.push(if line > 0 { point_at_value(d, line, &src) } else { d });
+        problems.push(spans.point(Diagnostic::error(code, msg).in_file(path).help(help), section, key));
     };
 
     let base_url = raw.site.base_url.trim_end_matches('/').to_string();
@@ -618,22 +617,101 @@ pub(crate) fn redacted(line: &str) -> Option<(String, usize, usize)> {
     })
 }
 
-/// Points `d` at the value of the `key = value` on `line` (`src`), or only at the key
-/// when the value is a secret.
-pub(crate) fn point_at_value(d: Diagnostic, line: usize, src: &str) -> Diagnostic {
-    if let Some((shown, col, len)) = redacted(src) {
-        return d.at(line, col).with_source(shown, len);
-    }
-    let col = src.find('=').map_or(1, |i| {
-        let value = &src[i + 1..];
-        src[..i + 1].chars().count() + 1 + value.chars().count() - value.trim_start().chars().count()
-    });
-    let len = src.trim_end().chars().count().saturating_sub(col - 1).max(1);
-    d.at(line, col).with_source(src, len)
+/// Where keys are written in config.toml, from the TOML parser's spans, so a key is
+/// found however it is spelled: under its `[section]` header, as a dotted key
+/// (`smtp.host = ...` at the top, `dkim.selector = ...` under `[email]`), in an inline
+/// table (`smtp = { host = ... }`, on one line or several) or quoted (`"host" = ...`).
+pub(crate) struct Spans<'a> {
+    text: &'a str,
+    /// The document as far as it parses (the parser recovers from errors).
+    doc: toml::Spanned<DeTable<'a>>,
 }
 
-/// The section and key whose line holds byte `offset` (`("smtp", "port")`).
-fn key_at(text: &str, offset: usize) -> Option<(String, String)> {
+/// Byte spans of a key as written and of its value.
+struct Written {
+    key: Range<usize>,
+    value: Range<usize>,
+}
+
+impl<'a> Spans<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Spans { text, doc: DeTable::parse_recoverable(text).0 }
+    }
+
+    /// `key` of `section` (`""` for the top level, `"email.dkim"` for a nested table).
+    fn find(&self, section: &str, key: &str) -> Option<Written> {
+        let mut table = self.doc.get_ref();
+        for part in section.split('.').filter(|p| !p.is_empty()) {
+            table = entry(table, part)?.1.get_ref().as_table()?;
+        }
+        let (k, v) = entry(table, key)?;
+        Some(Written { key: k.span(), value: v.span() })
+    }
+
+    /// The section and key written at byte `offset` (`("smtp", "port")` for an offset in
+    /// the key or the value of `port` in any of its spellings), the innermost one for a
+    /// value that is a table.
+    fn key_at(&self, offset: usize) -> Option<(String, String)> {
+        let mut path = Vec::new();
+        if !holding(self.doc.get_ref(), offset, &mut path) {
+            return None;
+        }
+        let key = path.pop()?;
+        Some((path.join("."), key))
+    }
+
+    /// Points `d` at the value of `key` in `[section]`, or only at the key when its line
+    /// sets a secret (the line is then shown without its value). `d` is returned as it
+    /// is when the key is not written.
+    pub(crate) fn point(&self, d: Diagnostic, section: &str, key: &str) -> Diagnostic {
+        let Some(written) = self.find(section, key) else { return d };
+        let src = line_at(self.text, written.key.start);
+        if let Some((shown, col, len)) = redacted(src) {
+            return d.at(line_col(self.text, written.key.start).0, col).with_source(shown, len);
+        }
+        let value = self.text.get(written.value.clone()).unwrap_or_default();
+        let (line, col) = line_col(self.text, written.value.start);
+        // A value over several lines (an inline table, an array) is marked to its line's end.
+        let len = value.split('\n').next().unwrap_or_default().trim_end().chars().count();
+        d.at(line, col).with_source(line_at(self.text, written.value.start), len.max(1))
+    }
+}
+
+/// The entry of `table` named `name` (the name as TOML reads it, without quotes).
+fn entry<'t, 'a>(
+    table: &'t DeTable<'a>,
+    name: &str,
+) -> Option<(&'t toml::Spanned<std::borrow::Cow<'a, str>>, &'t toml::Spanned<DeValue<'a>>)> {
+    table.iter().find(|(k, _)| k.get_ref() == name)
+}
+
+/// Pushes onto `path` the keys down to the innermost entry of `table` whose key or
+/// value holds byte `offset`; whether there is one. Each entry is visited once.
+fn holding(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+    for (k, v) in table.iter() {
+        path.push(k.get_ref().to_string());
+        // A `[section]`'s span is its header only: its keys are searched in any case.
+        if let DeValue::Table(inner) = v.get_ref()
+            && holding(inner, offset, path)
+        {
+            return true;
+        }
+        if k.span().contains(&offset) || v.span().contains(&offset) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+/// Points `d` at `key` of `[section]` in the config `text` (see [`Spans`]).
+pub(crate) fn point_at_key(d: Diagnostic, text: &str, section: &str, key: &str) -> Diagnostic {
+    Spans::new(text).point(d, section, key)
+}
+
+/// The section and key whose line holds byte `offset`, guessed from the line's text:
+/// for what the parser could not place (a repeated key).
+fn key_on_line(text: &str, offset: usize) -> Option<(String, String)> {
     let offset = offset.min(text.len());
     let line = line_at(text, offset);
     let mut section = String::new();
@@ -666,7 +744,8 @@ fn key_at(text: &str, offset: usize) -> Option<(String, String)> {
 fn toml_error(e: &toml::de::Error, text: &str, path: &Path) -> Diagnostic {
     let message = e.message().trim().to_string();
     let span = e.span();
-    let place = span.as_ref().and_then(|s| key_at(text, s.start));
+    let spans = Spans::new(text);
+    let place = span.as_ref().and_then(|s| spans.key_at(s.start).or_else(|| key_on_line(text, s.start)));
     let source = span.as_ref().map(|s| line_at(text, s.start));
     let secret = source.and_then(redacted);
     let unknown = message.strip_prefix("unknown field `").and_then(|r| r.split_once('`')).map(|(k, _)| k);
@@ -798,29 +877,10 @@ fn unknown_key_help(message: &str) -> Option<String> {
 /// Builds a diagnostic pointing at `key` in `[section]` of the config file.
 pub fn config_diagnostic(config: &Config, section: &str, key: &str, d: Diagnostic) -> Diagnostic {
     let d = d.in_file(&config.path);
-    match std::fs::read_to_string(&config.path).ok().and_then(|text| locate_key(&text, section, key)) {
-        Some((line, src)) => point_at_value(d, line, &src),
-        None => d,
+    match std::fs::read_to_string(&config.path) {
+        Ok(text) => point_at_key(d, &text, section, key),
+        Err(_) => d,
     }
-}
-
-/// Finds `key = ...` inside `[section]` for pointing at a value; returns its line.
-pub(crate) fn locate_key(text: &str, section: &str, key: &str) -> Option<(usize, String)> {
-    let mut current = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-            continue;
-        }
-        if current == section
-            && let Some((k, _)) = t.split_once('=')
-            && k.trim() == key
-        {
-            return Some((i + 1, line.to_string()));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -1140,6 +1200,117 @@ id = "jekyll"
             "[subscribers]\nunsubscribe_url = \"https://lwkd.example.org/u/{token}\"",
         ] {
             parse(&with(ok), Path::new("config.toml")).unwrap_or_else(|d| panic!("{ok}: {d:?}"));
+        }
+    }
+
+    const SITE: &str = "[site]\ntitle = \"LWKD\"\nbase_url = \"https://lwkd.info\"\n";
+
+    /// Every way TOML lets one write `security` of `[smtp]`: under the header, as a
+    /// dotted key at the top, in an inline table (on one line or several), quoted.
+    fn security_spellings(value: &str) -> Vec<String> {
+        let v = value;
+        vec![
+            format!("{SITE}[smtp]\nsecurity = {v}\n"),
+            format!("smtp.security = {v}\n{SITE}"),
+            format!("smtp . \"security\" = {v}\n{SITE}"),
+            format!("smtp = {{ host = \"h\", security = {v} }}\n{SITE}"),
+            format!("smtp = {{\n  host = \"h\",\n  security = {v},\n}}\n{SITE}"),
+            format!("{SITE}[smtp]\n\"security\" = {v}  # not a mode\n"),
+            format!("{SITE}[smtp]\n'security'={v}\n"),
+            format!("{SITE}[smtp]\nhost = 'security = {v}'\n  security   =   {v}\n"),
+            format!("{SITE}[ smtp ]\nsecurity = {v}\n"),
+        ]
+    }
+
+    /// Line, column and length of the last `value` in `text`, as a diagnostic counts them.
+    fn last(text: &str, value: &str) -> (usize, usize, usize) {
+        let (line, column) = line_col(text, text.rfind(value).unwrap());
+        (line, column, value.chars().count())
+    }
+
+    #[test]
+    fn checks_point_at_the_value_however_the_key_is_spelled() {
+        for text in security_spellings("\"bogus\"") {
+            let ds = errors(&text);
+            assert_eq!(ds.len(), 1, "{text}\n{}", everything(&ds));
+            let d = &ds[0];
+            assert_eq!(d.code, "bad-security", "{text}");
+            assert_eq!((d.line, d.column, d.span_len), last(&text, "\"bogus\""), "{text}\n{}", d.render(None));
+            assert_eq!(d.source_line.as_deref(), text.lines().nth(d.line - 1), "{text}");
+        }
+    }
+
+    #[test]
+    fn type_errors_point_at_the_value_however_the_key_is_spelled() {
+        for text in security_spellings("1") {
+            let ds = errors(&text);
+            assert_eq!(ds.len(), 1, "{text}\n{}", everything(&ds));
+            let d = &ds[0];
+            assert!(d.message.starts_with("`security` must be one of"), "{text}\n{}", d.render(None));
+            assert_eq!((d.line, d.column, d.span_len), last(&text, "1"), "{text}\n{}", d.render(None));
+        }
+        for text in [
+            format!(
+                "{SITE}[email]\nfrom = \"a@x.org\"\ndkim.domain = \"d\"\ndkim.selector = 1\ndkim.key_file = \"k\"\n"
+            ),
+            format!("{SITE}[email]\nfrom = \"a@x.org\"\ndkim = {{ domain = \"d\", selector = 1, key_file = \"k\" }}\n"),
+            format!(
+                "email = {{ from = \"a@x.org\", dkim = {{ domain = \"d\", selector = 1, key_file = \"k\" }} }}\n{SITE}"
+            ),
+        ] {
+            let ds = errors(&text);
+            let d = &ds[0];
+            assert!(d.message.starts_with("`selector` must be a DKIM selector"), "{text}\n{}", d.render(None));
+            assert_eq!((d.line, d.column, d.span_len), last(&text, "1"), "{text}\n{}", d.render(None));
+        }
+    }
+
+    #[test]
+    fn keys_are_found_in_nested_tables_however_they_are_spelled() {
+        let d = || Diagnostic::error("x", "m");
+        for text in [
+            "[email]\nfrom = \"a@x.org\"\n[email.dkim]\nselector = \"s 1\"\n",
+            "[email]\nfrom = \"a@x.org\"\ndkim.selector = \"s 1\"\n",
+            "[email]\ndkim = { domain = \"x.org\", selector = \"s 1\" }\n",
+            "email.dkim.selector = \"s 1\"\n",
+            "email = { dkim = { \"selector\" = \"s 1\" } }\n",
+            "[email.'dkim']\n\"selector\" = \"s 1\"\n",
+        ] {
+            let p = point_at_key(d(), text, "email.dkim", "selector");
+            assert_eq!((p.line, p.column, p.span_len), last(text, "\"s 1\""), "{text}\n{}", p.render(None));
+            assert_eq!(p.source_line.as_deref(), text.lines().nth(p.line - 1));
+        }
+        // Not written, or written elsewhere: no place rather than a wrong one.
+        for text in ["[email]\nselector = \"s\"\n", "[dkim]\nselector = \"s\"\n", "selector = \"s\"\n", "not toml ="] {
+            let p = point_at_key(d(), text, "email.dkim", "selector");
+            assert_eq!((p.line, p.source_line), (0, None), "{text}");
+        }
+    }
+
+    #[test]
+    fn deeply_nested_keys_are_an_error_not_a_crash() {
+        for text in [
+            format!("{}x = 1\n", "a.".repeat(50_000)),
+            format!("a = {}1{}\n", "{ b = ".repeat(50_000), " }".repeat(50_000)),
+            format!("{SITE}[smtp]\nsecurity = {}1{}\n", "[".repeat(50_000), "]".repeat(50_000)),
+        ] {
+            let ds = errors(&text);
+            assert!(ds.iter().all(|d| d.line <= 5 && d.render(None).len() < 2000), "{}", everything(&ds));
+        }
+    }
+
+    #[test]
+    fn a_secret_is_hidden_however_the_key_is_spelled() {
+        for text in [
+            format!("smtp = {{ username = \"u\", password_env = \"hunter2 pw\" }}\n{SITE}"),
+            format!("smtp.password_env = \"hunter2 pw\"\n{SITE}"),
+            format!("{SITE}[smtp]\n\"password_env\" = \"hunter2 pw\"\n"),
+        ] {
+            let ds = errors(&text);
+            let all = everything(&ds);
+            assert_eq!(ds[0].code, "bad-password-env", "{text}\n{all}");
+            assert!(!all.contains("hunter2"), "{text} echoed the secret:\n{all}");
+            assert_eq!(ds[0].line, last(&text, "hunter2").0, "{all}");
         }
     }
 

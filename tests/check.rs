@@ -387,3 +387,49 @@ fn check_reads_the_dkim_key_as_preview_and_send_would() {
     assert!(run.stderr.contains("missing.pem"), "{}", run.stderr);
     assert!(run.stderr.contains("= help: point `[email.dkim] key_file`"), "{}", run.stderr);
 }
+
+#[test]
+fn a_duplicate_slug_names_both_posts_with_their_lines() {
+    let site = seed_site();
+    site.post("2020-05-17-update.md", "---\ntitle: Week Ending May 17, 2020\nslug: same-week\n---\nBody.\n");
+    site.post("2020-05-24-update.md", "---\ntitle: Week Ending May 24, 2020\nslug: same-week\n---\nBody.\n");
+    let run = site.run(&["check"]);
+    run.expect_code(1);
+    let e = &run.stderr;
+    // The seed post has no `slug:`: only the two that write one collide.
+    assert!(e.contains("posts/2020-05-24-update.md:3:7: error: slug `same-week` is also used by"), "{e}");
+    assert!(e.contains("3 | slug: same-week\n  |       ^^^^^^^^^\n"), "{e}");
+    assert!(e.contains("note: the slug is first used here\n --> posts/2020-05-17-update.md:3:7\n"), "{e}");
+    assert_eq!(e.matches("error: slug").count(), 1, "{e}");
+    // JSON keeps its keys: the other post is named in the message.
+    let run = site.run(&["check", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let d = &json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "duplicate" && d["message"].as_str().unwrap().starts_with("slug"))
+        .unwrap();
+    assert_eq!((&d["file"], &d["line"], &d["column"]), (&"posts/2020-05-24-update.md".into(), &3.into(), &7.into()));
+    assert!(d["message"].as_str().unwrap().contains("2020-05-17-update.md"), "{d}");
+    assert!(d.get("also").is_none(), "{d}");
+}
+
+#[test]
+fn an_email_setting_is_pointed_at_however_the_key_is_spelled() {
+    let bad = "\"LWKD lwkd at example\"";
+    for (config, written) in [
+        (format!("email = {{ from = {bad}, to = \"list@example.org\" }}\n{LWKD_CONFIG}"), "email = {"),
+        (format!("email.from = {bad}\n{LWKD_CONFIG}"), "email.from"),
+        (format!("{LWKD_CONFIG}[email]\n\"from\" = {bad}\n"), "\"from\""),
+    ] {
+        let site = Site::new(&config);
+        let run = site.run(&["check"]);
+        run.expect_code(1);
+        let text = std::fs::read_to_string(site.path("config.toml")).unwrap();
+        let line = text.lines().position(|l| l.starts_with(written)).unwrap();
+        let column = text.lines().nth(line).unwrap().find(bad).unwrap() + 1;
+        let at = format!("config.toml:{}:{column}: error: `from = {bad}` is not a mail address", line + 1);
+        assert!(run.stderr.contains(&at), "{config}\nwanted {at}:\n{}", run.stderr);
+    }
+}

@@ -493,3 +493,33 @@ fn a_row_repeated_in_one_file_is_reported_with_both_lines() {
     assert_eq!(json["errors"], 1);
     assert_eq!(json["warnings"], 1);
 }
+
+#[test]
+fn an_internationalised_domain_is_one_subscriber_whatever_its_spelling() {
+    let site = Site::new();
+    let r = site.run(&["subscribers", "add", "\"Doe, Jane\" <jane@BÜCHER.de>"]);
+    r.expect(0);
+    assert!(r.stderr.contains("added jane@xn--bcher-kva.de"), "{}", r.stderr);
+    let r = site.run(&["subscribers", "add", "jane@xn--bcher-kva.de"]);
+    r.expect(0);
+    assert!(r.stderr.contains("already subscribed"), "{}", r.stderr);
+    site.write(
+        "list.csv",
+        "email,name\njane@bücher.de,\"Doe, Jane\"\n\"\"\"Smith, Bob\"\" <bob@Bücher.de>\",\njoe@xn--zz.de,Joe\n",
+    );
+    let r = site.run(&["subscribers", "import", "list.csv"]);
+    r.expect(1);
+    assert!(r.stderr.contains("list.csv:4: error: `joe@xn--zz.de` is not a valid email address: "), "{}", r.stderr);
+    assert!(r.stderr.contains("`xn--zz.de`"), "{}", r.stderr);
+    assert_eq!(
+        site.rows(),
+        [
+            row("jane@xn--bcher-kva.de", Some("Doe, Jane"), "active"),
+            row("bob@xn--bcher-kva.de", Some("Smith, Bob"), "active"),
+        ]
+    );
+    let r = site.run(&["unsubscribe", "--email", "Jane@BÜCHER.DE"]);
+    r.expect(0);
+    assert!(r.stderr.contains("unsubscribed jane@xn--bcher-kva.de"), "{}", r.stderr);
+    assert_eq!(site.rows()[0].2, "unsubscribed");
+}

@@ -410,7 +410,8 @@ pub fn run(req: &Request) -> Result<RunSummary, StartError> {
     if writer_failed.is_none() {
         // Every 250 in the journal is committed now.
         if let Err(e) = journal.clear() {
-            warnings.push(format!("cannot empty {}: {e} (harmless: the next run replays it)", journal.path().display()));
+            warnings
+                .push(format!("cannot empty {}: {e} (harmless: the next run replays it)", journal.path().display()));
         }
     }
     let elapsed = started_at.elapsed().as_secs_f64();

@@ -7,7 +7,7 @@ pub mod front_matter;
 pub mod split;
 
 use crate::config::Config;
-use crate::diag::{Diagnostic, Report};
+use crate::diag::{Diagnostic, Location, Report};
 use crate::model::{Archive, Post, Selection, Site};
 use crate::permalink::{self, Fields};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
@@ -456,10 +456,11 @@ fn split_error(e: SplitError) -> Diagnostic {
 /// Keys are compared by hash first; the rare matches are confirmed by reloading both
 /// posts, so no key strings are held for the whole archive.
 fn duplicates(files: &[PathBuf], mut keys: Vec<(u8, u64, u32)>, config: &Config) -> Vec<Diagnostic> {
-    const WHAT: [(&str, &str); 3] = [
-        ("slug", "give each post its own `slug:`"),
-        ("permalink", "two posts on one day need a permalink with `:slug`, or a `permalink:` in one post"),
-        ("feed id", "give one of the posts its own `id:` in its front matter"),
+    // What collides, the front-matter key that may have written it, and what to do.
+    const WHAT: [(&str, &str, &str); 3] = [
+        ("slug", "slug", "give each post its own `slug:`"),
+        ("permalink", "permalink", "two posts on one day need a permalink with `:slug`, or a `permalink:` in one post"),
+        ("feed id", "id", "give one of the posts its own `id:` in its front matter"),
     ];
     keys.sort_unstable();
     let mut out = Vec::new();
@@ -483,20 +484,42 @@ fn duplicates(files: &[PathBuf], mut keys: Vec<(u8, u64, u32)>, config: &Config)
             let Some(p) = post_at(i) else { continue };
             let v = value(&p);
             match firsts.iter().find(|(fv, _)| *fv == v) {
-                Some((_, first)) => out.push(
-                    Diagnostic::error(
-                        "duplicate",
-                        format!("{} `{v}` is also used by `{}`", WHAT[kind].0, first.display()),
-                    )
-                    .in_file(&p.source)
-                    .at(1, 1)
-                    .help(WHAT[kind].1),
-                ),
+                Some((_, first)) => {
+                    let (what, key, help) = WHAT[kind];
+                    let d =
+                        Diagnostic::error("duplicate", format!("{what} `{v}` is also used by `{}`", first.display()))
+                            .in_file(&p.source)
+                            .help(help);
+                    // Both files, at the key when the front matter writes it.
+                    let d = match key_in_file(&p.source, key) {
+                        Some((line, column, src, len)) => d.at(line, column).with_source(src, len),
+                        None => d.at(1, 1),
+                    };
+                    let label = format!("the {what} is first used here");
+                    let also = match key_in_file(first, key) {
+                        Some((line, column, src, len)) => {
+                            Location::new(first, label).at(line, column).with_source(src, len)
+                        }
+                        None => Location::new(first, label),
+                    };
+                    out.push(d.also(also));
+                }
                 None => firsts.push((v, p.source.clone())),
             }
         }
     }
     out
+}
+
+/// Where `key:` is written in the front matter of `path`: its line, the column of its
+/// value, the line's text and the value's length as written. Read again only for the
+/// rare duplicate.
+fn key_in_file(path: &Path, key: &str) -> Option<(usize, usize, String, usize)> {
+    let file = File::open(path).ok()?;
+    let fm = split::split(BufReader::with_capacity(4096, file)).ok()?;
+    let at = front_matter::locate(&fm.yaml, fm.first_line, key)?;
+    let len = at.source.trim_end().chars().count().saturating_sub(at.value_column - 1);
+    Some((at.line, at.value_column, at.source.to_string(), len.max(1)))
 }
 
 #[cfg(test)]
@@ -621,6 +644,28 @@ mod tests {
         assert!(dups.iter().all(|d| d.file.as_deref() == Some(dir.path().join("2020-05-11-b.md").as_path())));
         assert!(dups[0].message.contains("2020-05-10-a.md"), "{}", dups[0].message);
         assert_eq!(loaded.archive.posts.len(), 3);
+    }
+
+    #[test]
+    fn a_duplicate_slug_points_at_the_slug_in_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "2020-05-10-a.md", "---\ntitle: A\ndate: 2020-05-10\nslug: same\n---\n");
+        write(dir.path(), "2020-05-17-b.md", "---\ntitle: B\nslug:   same\ndate: 2020-05-17\n---\n");
+        let loaded = load(&config_for(dir.path()));
+        let dups: Vec<_> = loaded.report.diagnostics.iter().filter(|d| d.code == "duplicate").collect();
+        assert_eq!(dups.len(), 1, "{dups:#?}");
+        let d = dups[0];
+        assert_eq!(d.file.as_deref(), Some(dir.path().join("2020-05-17-b.md").as_path()));
+        assert_eq!((d.line, d.column, d.span_len, d.source_line.as_deref()), (3, 9, 4, Some("slug:   same")));
+        assert_eq!(d.also.len(), 1, "{d:#?}");
+        let first = &d.also[0];
+        assert_eq!(first.file, dir.path().join("2020-05-10-a.md"));
+        assert_eq!((first.line, first.column, first.span_len), (4, 7, 4));
+        assert_eq!(first.source_line.as_deref(), Some("slug: same"));
+        let text = d.render(Some(dir.path()));
+        assert!(text.starts_with("2020-05-17-b.md:3:9: error: slug `same` is also used by"), "{text}");
+        assert!(text.contains("\n --> 2020-05-10-a.md:4:7\n"), "{text}");
+        assert!(text.contains("4 | slug: same\n  |       ----\n"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The subscriber list, kept in the embedded database next to the send ledger.
 //!
-//! Addresses are validated and normalised on the way in (trimmed, domain lowercased),
-//! so one person is one row whatever the spelling of the import. Unsubscribing keeps
+//! Addresses are validated and normalised on the way in (trimmed, the domain in its
+//! lowercase ASCII form: see [`normalise`]), so one person is one row whatever the
+//! spelling of the import. Unsubscribing keeps
 //! the row and only flips its status: a later import of an old list must never
 //! resubscribe someone who asked to leave. Every subscriber gets a random secret
 //! token for their unsubscribe link; the token, not the address, goes in the URL.
@@ -86,44 +87,94 @@ pub fn open_existing(path: &Path) -> Result<Connection, SubscriberError> {
     Ok(db::open(path)?)
 }
 
-/// Validates and normalises one address: trims it, accepts `Name <addr>`, lowercases
-/// the domain (the local part is kept as written; matching ignores ASCII case).
-/// Returns the address and the display name when one was given in angle form.
+/// The longest address text read, a name included: the line limit of RFC 5322. Longer
+/// text is refused before it is parsed.
+const MAX_ADDRESS_LEN: usize = 998;
+
+/// Validates and normalises one address as an editor types it or a list holds it:
+/// `jane@example.org`, `Jane Doe <jane@example.org>`, or with the name quoted as mail
+/// quotes it (`"Doe, Jane" <jane@example.org>`, `"Jane \"JD\" Doe" <...>`), read by
+/// lettre's RFC 5322 mailbox parser. Returns the address and the name, when one was given.
+///
+/// The address is stored in one form whatever its spelling, so one person is one row:
+/// - the local part as written (matching ignores ASCII case, as the database does);
+/// - the domain in its ASCII form, lowercased (IDNA, UTS #46, with the hostname rules
+///   of RFC 5321): `jane@BÜCHER.de` and `jane@xn--bcher-kva.de` are both
+///   `jane@xn--bcher-kva.de`. That is the form SMTP needs without SMTPUTF8, and the
+///   one a mail server announces.
+///
+/// Lists written before domains were stored in ASCII may hold a domain as it was
+/// typed, lowercased (`jane@bücher.de`). Those rows are kept as they are (no
+/// migration: rewriting them could make two rows collide, and merging people is not
+/// newsdesk's call): lookups by address ([`find`], imports, `unsubscribe --email`,
+/// `remove`) match both spellings instead.
 pub fn normalise(raw: &str) -> Result<(String, Option<String>), String> {
     let raw = raw.trim().trim_start_matches('\u{feff}').trim();
     if raw.is_empty() {
         return Err("the address is empty".into());
     }
-    let (addr, name) = match (raw.rfind('<'), raw.ends_with('>')) {
-        (Some(open), true) => {
-            let name = clean_name(raw[..open].trim().trim_matches('"'));
-            (raw[open + 1..raw.len() - 1].trim(), name)
-        }
-        (None, false) => (raw, None),
-        _ => return Err("unbalanced angle brackets".into()),
-    };
-    if addr.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("an address cannot contain spaces".into());
+    if raw.len() > MAX_ADDRESS_LEN {
+        return Err(format!("it is too long ({} bytes; an address and its name fit in {MAX_ADDRESS_LEN})", raw.len()));
     }
-    let Some((user, domain)) = addr.rsplit_once('@') else {
-        return Err("there is no `@`".into());
-    };
-    if user.is_empty() {
-        return Err("there is nothing before the `@`".into());
-    }
+    let mailbox: lettre::message::Mailbox = raw.parse().map_err(|_| why_not_an_address(raw))?;
+    let address = stored_address(mailbox.email.user(), mailbox.email.domain())?;
+    Ok((address, mailbox.name.as_deref().and_then(clean_name)))
+}
+
+/// `user@domain` in its stored form (see [`normalise`]), or why it cannot be one.
+fn stored_address(user: &str, domain: &str) -> Result<String, String> {
+    use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
     if domain.is_empty() {
         return Err("there is nothing after the `@`".into());
     }
-    let domain = domain.to_lowercase();
-    if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+    let ascii = Uts46::new()
+        .to_ascii(domain.as_bytes(), AsciiDenyList::STD3, Hyphens::CheckFirstLast, DnsLength::Verify)
+        .map_err(|_| format!("`{domain}` is not a valid domain name"))?;
+    if !ascii.contains('.') {
         return Err(format!("`{domain}` is not a full domain name (e.g. `example.org`)"));
     }
-    let address = lettre::Address::new(user, &domain).map_err(|e| match e {
+    let address = lettre::Address::new(user, &*ascii).map_err(|e| match e {
         lettre::address::AddressError::InvalidUser => format!("`{user}` is not a valid mailbox name"),
-        lettre::address::AddressError::InvalidDomain => format!("`{domain}` is not a valid domain"),
+        lettre::address::AddressError::InvalidDomain => format!("`{domain}` is not a valid domain name"),
         other => other.to_string(),
     })?;
-    Ok((address.to_string(), name))
+    Ok(address.to_string())
+}
+
+/// Why `raw` (trimmed, not empty) is not one mailbox, in the editor's words.
+fn why_not_an_address(raw: &str) -> String {
+    let (addr, named) = match (raw.rfind('<'), raw.ends_with('>')) {
+        (Some(open), true) => (&raw[open + 1..raw.len() - 1], open > 0),
+        (None, false) => (raw, false),
+        _ => return "unbalanced angle brackets".into(),
+    };
+    if addr.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return "an address cannot contain spaces".into();
+    }
+    let Some((user, domain)) = addr.rsplit_once('@') else {
+        return "there is no `@`".into();
+    };
+    if user.is_empty() {
+        return "there is nothing before the `@`".into();
+    }
+    if let Err(why) = stored_address(user, domain) {
+        return why;
+    }
+    if named {
+        "write `Name <address>` with one address, and put a name holding `,`, `<`, `@` or `\"` in quotes: `\"Doe, Jane\" <jane@example.org>`".into()
+    } else {
+        "write `address` or `Name <address>`".into()
+    }
+}
+
+/// The other spelling of a stored address that older lists may hold: the domain in
+/// Unicode (`jane@bücher.de` for `jane@xn--bcher-kva.de`), or the address itself.
+fn older_spelling(email: &str) -> String {
+    let Some((user, domain)) = email.rsplit_once('@') else { return email.to_string() };
+    match idna::domain_to_unicode(domain) {
+        (unicode, Ok(())) if unicode != domain => format!("{user}@{unicode}"),
+        _ => email.to_string(),
+    }
 }
 
 /// Names end up in a `To:` header: control characters and line breaks become spaces.
@@ -293,7 +344,9 @@ pub fn import_reader(
     let tx = conn.transaction()?;
     let now = clock::now();
     {
-        let mut find = tx.prepare("SELECT id, name, status FROM subscribers WHERE email = ?1")?;
+        let mut find = tx.prepare(
+            "SELECT id, name, status FROM subscribers WHERE email IN (?1, ?2) ORDER BY email = ?1 DESC, id LIMIT 1",
+        )?;
         let mut insert = tx.prepare(
             "INSERT INTO subscribers (email, name, token, status, subscribed_at, unsubscribed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?4 = 'unsubscribed' THEN ?5 END)",
@@ -430,8 +483,9 @@ pub fn import_reader(
                     seen.insert(email.to_ascii_lowercase(), (line, name.clone(), status));
                 }
             }
-            let existing: Option<(i64, Option<String>, String)> =
-                find.query_row([&email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+            let existing: Option<(i64, Option<String>, String)> = find
+                .query_row([&email, &older_spelling(&email)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
             match existing {
                 None => {
                     insert.execute(params![email, name, new_token(), status.as_str(), now])?;
@@ -529,7 +583,7 @@ pub fn add(
 /// Use [`unsubscribe`] to stop mail while remembering not to re-add them.
 pub fn remove(conn: &Connection, raw_email: &str) -> Result<String, SubscriberError> {
     let email = normalise(raw_email).map(|(e, _)| e).unwrap_or_else(|_| raw_email.trim().to_string());
-    let n = conn.execute("DELETE FROM subscribers WHERE email = ?1", [&email])?;
+    let n = conn.execute("DELETE FROM subscribers WHERE email IN (?1, ?2)", [&email, &older_spelling(&email)])?;
     if n == 0 {
         return Err(SubscriberError::NotFound(raw_email.trim().to_string()));
     }
@@ -543,7 +597,13 @@ pub fn unsubscribe(conn: &Connection, email: &str) -> Result<Subscriber, Subscri
     let key = email.trim();
     let email = normalise(key).map(|(e, _)| e).unwrap_or_else(|_| key.to_string());
     let s = find(conn, &email)?.ok_or_else(|| SubscriberError::NotFound(key.to_string()))?;
-    mark_unsubscribed(conn, s)
+    // Every row of the address: a list from before ASCII domains may hold both spellings.
+    conn.execute(
+        "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?3
+         WHERE email IN (?1, ?2) AND status = 'active'",
+        params![email, older_spelling(&email), clock::now()],
+    )?;
+    Ok(s)
 }
 
 /// Whether `text` has the shape of an unsubscribe token (see [`new_token`]).
@@ -573,9 +633,11 @@ fn mark_unsubscribed(conn: &Connection, s: Subscriber) -> Result<Subscriber, Sub
     Ok(s)
 }
 
-/// The subscriber with this (normalised) address, if any.
+/// The subscriber with this (normalised) address, if any: stored so, or with the
+/// domain in Unicode as older lists may hold it (see [`normalise`]).
 pub fn find(conn: &Connection, email: &str) -> Result<Option<Subscriber>, SubscriberError> {
-    query_one(conn, "WHERE email = ?1", email)
+    let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE email IN (?1, ?2) ORDER BY email = ?1 DESC, id LIMIT 1");
+    Ok(conn.query_row(&sql, [email, &older_spelling(email)], from_row).optional()?)
 }
 
 const COLUMNS: &str = "id, email, name, token, status, subscribed_at, unsubscribed_at";
@@ -681,6 +743,142 @@ mod tests {
         ] {
             assert!(normalise(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn names_are_read_as_mail_reads_them() {
+        for (raw, address, name) in [
+            ("\"Doe, Jane\" <jane@x.org>", "jane@x.org", "Doe, Jane"),
+            ("\"Jane <the boss>\" <jane@x.org>", "jane@x.org", "Jane <the boss>"),
+            ("\"Jane \\\"JD\\\" Doe\" <jane@x.org>", "jane@x.org", "Jane \"JD\" Doe"),
+            ("Jöran Ünal <jöran@X.org>", "jöran@x.org", "Jöran Ünal"),
+            ("Ada<ada@x.org>", "ada@x.org", "Ada"),
+        ] {
+            assert_eq!(normalise(raw), Ok((address.to_string(), Some(name.to_string()))), "{raw}");
+        }
+        assert_eq!(normalise("<ada@x.org>"), Ok(("ada@x.org".into(), None)));
+        assert_eq!(normalise("\"\" <ada@x.org>"), Ok(("ada@x.org".into(), None)));
+        for bad in [
+            "Jane <jane@x.org> <evil@y.org>",
+            "jane@x.org, bob@x.org",
+            "Ada <ada@x.org>>",
+            "Ada <ada@x.org> trailing",
+            "\"unterminated <ada@x.org>",
+        ] {
+            assert!(normalise(bad).is_err(), "{bad:?} should be rejected: {:?}", normalise(bad));
+        }
+    }
+
+    #[test]
+    fn domains_are_stored_in_their_ascii_form() {
+        for raw in [
+            "jane@BÜCHER.de",
+            "jane@bücher.de",
+            "jane@xn--bcher-kva.de",
+            "jane@XN--BCHER-KVA.DE",
+            "Jane <jane@Bücher.DE>",
+        ] {
+            assert_eq!(normalise(raw).unwrap().0, "jane@xn--bcher-kva.de", "{raw}");
+        }
+        // The local part stays as written.
+        assert_eq!(normalise("Jöran@Bücher.de").unwrap().0, "Jöran@xn--bcher-kva.de");
+        for (bad, named) in [
+            ("jane@xn--zz.de", "`xn--zz.de`"),
+            ("jane@bü cher.de", "spaces"),
+            ("jane@b\u{fffd}cher.de", "`b\u{fffd}cher.de`"),
+            ("jane@xn--bcher-kva", "`xn--bcher-kva`"),
+            ("jane@-bücher.de", "`-bücher.de`"),
+        ] {
+            let why = normalise(bad).expect_err(bad);
+            assert!(why.contains(named), "{bad}: {why}");
+        }
+        // Anything long is refused before it is parsed, in time linear in its length.
+        for long in [format!("{}@x.org", "a".repeat(100_000)), format!("{} <a@x.org>", "a ".repeat(100_000))] {
+            assert!(normalise(&long).unwrap_err().contains("long"), "{}", normalise(&long).unwrap_err());
+        }
+    }
+
+    #[test]
+    fn a_stored_address_reads_back_as_itself() {
+        for raw in [
+            "\"john doe\"@x.org",
+            "\"a\\\"b\"@x.org",
+            "Jane <\"j d\"@x.org>",
+            "j.d+tag@sub.Bücher.DE",
+            "jöran@x.org",
+            "(comment) ada@x.org",
+            "ada@x.org (comment)",
+            "=?utf-8?q?J=C3=B6?= <j@x.org>",
+            "!#$%&'*+-/=?^_`{|}~@x.org",
+            "ada@[127.0.0.1]",
+            "ada@x.org\u{0}",
+        ] {
+            // Quoted local parts, comments and address literals are refused, as before.
+            let accepted = !raw.contains(['"', '(', '[', '\u{0}']);
+            assert_eq!(normalise(raw).is_ok(), accepted, "{raw}: {:?}", normalise(raw));
+            if let Ok((stored, _)) = normalise(raw) {
+                assert_eq!(normalise(&stored), Ok((stored.clone(), None)), "{raw} → {stored}");
+                assert!(!stored.chars().any(|c| c.is_whitespace() || c.is_control()), "{raw} → {stored:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn either_spelling_of_a_domain_is_one_subscriber() {
+        let (_d, mut conn) = db();
+        assert_eq!(
+            add(&conn, "jane@BÜCHER.de", None, false).unwrap(),
+            ("jane@xn--bcher-kva.de".into(), AddOutcome::Added)
+        );
+        assert_eq!(add(&conn, "jane@xn--bcher-kva.de", None, false).unwrap().1, AddOutcome::AlreadySubscribed);
+        let out =
+            import_reader(&mut conn, "jane@bücher.de\nJANE@XN--BCHER-KVA.DE\n".as_bytes(), Path::new("l.csv")).unwrap();
+        assert_eq!((out.added, out.unchanged, out.duplicates), (0, 1, 1), "{:?}", out.warnings);
+        assert_eq!(counts(&conn).unwrap().active, 1);
+        assert_eq!(unsubscribe(&conn, "jane@Bücher.de").unwrap().email, "jane@xn--bcher-kva.de");
+        assert_eq!(counts(&conn).unwrap().unsubscribed, 1);
+        assert_eq!(remove(&conn, "jane@bücher.de").unwrap(), "jane@xn--bcher-kva.de");
+        assert_eq!(counts(&conn).unwrap().unsubscribed, 0);
+    }
+
+    /// Rows stored before domains were stored in ASCII hold the domain as written,
+    /// lowercased (`jane@bücher.de`): they are found by either spelling and kept as they are.
+    #[test]
+    fn rows_stored_with_a_unicode_domain_are_found_by_either_spelling() {
+        let (_d, mut conn) = db();
+        let legacy = |conn: &Connection, email: &str, token: &str| {
+            conn.execute(
+                "INSERT INTO subscribers (email, token, status, subscribed_at) VALUES (?1, ?2, 'active', 'then')",
+                params![email, token],
+            )
+            .unwrap();
+        };
+        legacy(&conn, "jane@bücher.de", "t1");
+        for spelling in ["jane@xn--bcher-kva.de", "jane@BÜCHER.de", "JANE@bücher.de"] {
+            let found = find(&conn, &normalise(spelling).unwrap().0).unwrap();
+            assert_eq!(found.map(|s| s.email).as_deref(), Some("jane@bücher.de"), "{spelling}");
+        }
+        assert_eq!(add(&conn, "jane@xn--bcher-kva.de", Some("Jane"), false).unwrap().1, AddOutcome::AlreadySubscribed);
+        let out = import_reader(&mut conn, "jane@XN--bcher-kva.de,Jane\n".as_bytes(), Path::new("l.csv")).unwrap();
+        assert_eq!((out.added, out.unchanged), (0, 1));
+        // Nothing was merged or rewritten: one row, as stored.
+        let rows: Vec<(String, Option<String>)> = conn
+            .prepare("SELECT email, name FROM subscribers")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, [("jane@bücher.de".to_string(), Some("Jane".to_string()))]);
+
+        // Both spellings stored (possible before): unsubscribing by address stops both.
+        legacy(&conn, "jane@xn--bcher-kva.de", "t2");
+        assert_eq!(unsubscribe(&conn, "jane@bücher.de").unwrap().email, "jane@xn--bcher-kva.de");
+        assert_eq!(counts(&conn).unwrap().active, 0);
+        assert_eq!(counts(&conn).unwrap().unsubscribed, 2);
+        assert!(matches!(add(&conn, "jane@BÜCHER.de", None, false), Err(SubscriberError::WasUnsubscribed { .. })));
+        remove(&conn, "jane@xn--bcher-kva.de").unwrap();
+        assert_eq!(counts(&conn).unwrap().unsubscribed, 0, "remove erases every spelling");
     }
 
     #[test]
