@@ -128,20 +128,8 @@ pub fn prepare(
         return None;
     }
     let archive = loaded.archive;
-    let post = match pick(config, &archive, selection, post) {
-        Ok(p) => p,
-        Err(d) => {
-            report.push(d);
-            return None;
-        }
-    };
-    let rendered = match render::render(post) {
-        Ok(r) => r,
-        Err(d) => {
-            report.push(d);
-            return None;
-        }
-    };
+    let post = pick(config, &archive, selection, post).map_err(|d| report.push(d)).ok()?;
+    let rendered = render::render(post).map_err(|d| report.push(d)).ok()?;
     let has_errors = rendered.diagnostics.iter().any(Diagnostic::is_error);
     report.extend(rendered.diagnostics.iter().cloned());
     if has_errors {
@@ -160,24 +148,12 @@ pub fn render_digest(
     audience: Audience,
     report: &mut Report,
 ) -> Option<Digest> {
-    let mut settings = match settings::settings(config) {
-        Ok(s) => s,
-        Err(ds) => {
-            report.extend(ds);
-            return None;
-        }
-    };
+    let mut settings = settings::settings(config).map_err(|ds| report.extend(ds)).ok()?;
     if let Audience::Subscribers { unsubscribe_url } = audience {
         // Templates test `unsubscribe_page` to decide whether to print a link: every
         // subscriber has one.
         settings.unsubscribe_url = Some(unsubscribe_url.to_string());
         settings.subscriber_send = true;
     }
-    match Digest::render(config, settings, rendered, digest::render_time()) {
-        Ok(d) => Some(d),
-        Err(ds) => {
-            report.extend(ds);
-            None
-        }
-    }
+    Digest::render(config, settings, rendered, digest::render_time()).map_err(|ds| report.extend(ds)).ok()
 }

@@ -109,6 +109,24 @@ pub struct SendOutcome {
 /// sent when any of it fails. A second list send of an issue is refused unless `force`.
 pub fn prepare(config: &Config, options: &SendOptions) -> Result<ListSend, Refused> {
     let mut report = Report::default();
+    let mut blocked = None;
+    match prepare_in(config, options, &mut report, &mut blocked) {
+        Some(send) => {
+            report.sort();
+            Ok(ListSend { report, ..send })
+        }
+        None => Err(Refused { report, already_sent: blocked }),
+    }
+}
+
+/// [`prepare`]'s steps; `None` when one fails (its errors in `report`, and the earlier
+/// send in `blocked` when that is why).
+fn prepare_in(
+    config: &Config,
+    options: &SendOptions,
+    report: &mut Report,
+    blocked: &mut Option<ledger::ListSend>,
+) -> Option<ListSend> {
     // Test addresses first: a typo is reported before anything is rendered.
     let mut tests = Vec::new();
     for a in &options.to {
@@ -121,102 +139,68 @@ pub fn prepare(config: &Config, options: &SendOptions) -> Result<ListSend, Refus
         }
     }
     if report.has_errors() {
-        return Err(report.into());
+        return None;
     }
-    let Some(issue) = issue::prepare(config, options.selection, options.post.as_deref(), Audience::List, &mut report)
-    else {
-        return Err(report.into());
-    };
-    let digest = issue.digest;
+    let digest = issue::prepare(config, options.selection, options.post.as_deref(), Audience::List, report)?.digest;
     let is_test = !tests.is_empty();
     let recipients = if is_test {
         tests.iter().map(|a| digest.test_recipient(a.clone())).collect::<Vec<_>>()
     } else {
-        match digest.list_recipient() {
-            Some(r) => vec![r],
-            None => {
-                report.push(
-                    Diagnostic::error("no-list-address", "there is no list address to send to")
-                        .in_file(&config.path)
-                        .help("set `to = \"list@example.org\"` under [email], or pass `--to ADDR` for a test send"),
-                );
-                return Err(report.into());
-            }
-        }
+        let Some(r) = digest.list_recipient() else {
+            report.push(
+                Diagnostic::error("no-list-address", "there is no list address to send to")
+                    .in_file(&config.path)
+                    .help("set `to = \"list@example.org\"` under [email], or pass `--to ADDR` for a test send"),
+            );
+            return None;
+        };
+        vec![r]
     };
     let database = config.database_path();
-    let list_address = digest.settings.to.as_ref().map(|m| m.email.to_string());
-
-    // A list send holds the same lock as a subscriber send for its whole run: two
-    // sends of one database never overlap.
-    let lock = if is_test {
-        None
+    // A list send holds the same lock as a subscriber send for its whole run (two sends
+    // of one database never overlap), and reads the ledger: a second list send is
+    // refused before asking or connecting.
+    let (lock, conn) = if is_test {
+        (None, None)
     } else {
-        match SendLock::acquire(&database) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                report.push(Diagnostic::error("send-running", e.to_string()));
-                return Err(report.into());
+        let lock = SendLock::acquire(&database)
+            .map_err(|e| report.push(Diagnostic::error("send-running", e.to_string())))
+            .ok()?;
+        let conn = db::open(&database).map_err(|e| report.push(e.diagnostic())).ok()?;
+        if let Some(list) = digest.settings.to.as_ref().map(|m| m.email.to_string())
+            && !options.force
+        {
+            match ledger::blocking_send(&conn, &digest.issue_id, &list) {
+                Ok(Some(prev)) => {
+                    report.push(already_sent(&prev, &list, &digest.post_source));
+                    *blocked = Some(prev);
+                    return None;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    report.push(DbError::at(&database, e).diagnostic());
+                    return None;
+                }
             }
         }
+        (Some(lock), Some(conn))
     };
-    // The ledger: refuse a second list send before asking or connecting.
-    let conn = if is_test {
-        None
-    } else {
-        match db::open(&database) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                report.push(e.diagnostic());
-                return Err(report.into());
-            }
-        }
-    };
-    if let (Some(conn), Some(list)) = (&conn, &list_address)
-        && !options.force
-    {
-        match ledger::blocking_send(conn, &digest.issue_id, list) {
-            Ok(Some(prev)) => return Err(already_sent(report, prev, list, &digest.post_source)),
-            Ok(None) => {}
-            Err(e) => {
-                report.push(DbError::at(&database, e).diagnostic());
-                return Err(report.into());
-            }
-        }
-    }
-    let signer = match crate::transport::dkim::Signer::for_command(config) {
-        Ok(s) => s,
-        Err(d) => {
-            report.push(d);
-            return Err(report.into());
-        }
-    };
-    let mailer = match transport::mailer(config) {
-        Ok(m) => m,
-        Err(d) => {
-            report.push(d);
-            return Err(report.into());
-        }
-    };
+    let signer = crate::transport::dkim::Signer::for_command(config).map_err(|d| report.push(d)).ok()?;
+    let mailer = transport::mailer(config).map_err(|d| report.push(d)).ok()?;
 
     // Build every message before anything goes out; the digest was rendered once.
     let mut prepared: Vec<Prepared> = Vec::new();
     for (i, r) in recipients.into_iter().enumerate() {
         let mut copies = Report::default();
         // Every copy has the same body: its warnings are reported once.
-        let target = if i == 0 { &mut report } else { &mut copies };
-        match preview::for_recipient(&digest, r, signer.as_ref(), target) {
-            Some(p) => prepared.push(p),
-            None => {
-                report.extend(copies.diagnostics);
-                return Err(report.into());
-            }
-        }
+        let target = if i == 0 { &mut *report } else { &mut copies };
+        let p = preview::for_recipient(&digest, r, signer.as_ref(), target);
+        report.extend(copies.diagnostics.into_iter().filter(Diagnostic::is_error));
+        prepared.push(p?);
     }
-    report.sort();
     let label = digest.post_source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(digest.slug.clone());
-    Ok(ListSend {
-        report,
+    Some(ListSend {
+        report: Report::default(),
         prepared,
         is_test,
         policy: RetryPolicy::from_config(config),
@@ -263,7 +247,8 @@ impl ListSend {
                     ) {
                         Ok(ledger::Claim::Started(id)) => Some(id),
                         Ok(ledger::Claim::Blocked(prev)) => {
-                            return Err(already_sent(report, *prev, &address, &self.post_source));
+                            report.push(already_sent(&prev, &address, &self.post_source));
+                            return Err(Refused { report, already_sent: Some(*prev) });
                         }
                         Err(e) => {
                             report.push(DbError::at(&self.database, e).diagnostic());
@@ -355,7 +340,7 @@ impl ListSend {
 }
 
 /// The refusal of a second list send.
-fn already_sent(mut report: Report, prev: ledger::ListSend, list: &str, post: &Path) -> Refused {
+fn already_sent(prev: &ledger::ListSend, list: &str, post: &Path) -> Diagnostic {
     let (what, help) = match prev.status {
         ListStatus::Sent => (
             format!(
@@ -379,6 +364,5 @@ fn already_sent(mut report: Report, prev: ledger::ListSend, list: &str, post: &P
             "check the list's archive; if the issue is not there, pass `--force` to send it",
         ),
     };
-    report.push(Diagnostic::error("already-sent", what).in_file(post).help(help));
-    Refused { report, already_sent: Some(prev) }
+    Diagnostic::error("already-sent", what).in_file(post).help(help)
 }

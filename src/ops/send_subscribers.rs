@@ -72,66 +72,44 @@ pub struct SubscriberSend {
 /// Renders the issue and reads the plan; sends nothing.
 pub fn prepare(config: &Config, options: &SubscriberSendOptions) -> Result<SubscriberSend, Report> {
     let mut report = Report::default();
-    let url_template = match unsubscribe_template(config) {
-        Ok(u) => u,
-        Err(d) => {
-            report.push(*d);
-            return Err(report);
+    match prepare_in(config, options, &mut report) {
+        Some(send) => {
+            report.sort();
+            Ok(SubscriberSend { report, ..send })
         }
-    };
+        None => Err(report),
+    }
+}
+
+fn prepare_in(config: &Config, options: &SubscriberSendOptions, report: &mut Report) -> Option<SubscriberSend> {
+    let url_template = unsubscribe_template(config).map_err(|d| report.push(*d)).ok()?;
     let database = config.database_path();
     if let Err(e) = crate::store::subscribers::open_existing(&database) {
         report.push(Diagnostic::error("no-subscribers", e.to_string()));
-        return Err(report);
+        return None;
     }
     let audience = Audience::Subscribers { unsubscribe_url: &url_template };
-    let Some(issue) = issue::prepare(config, options.selection, options.post.as_deref(), audience, &mut report) else {
-        return Err(report);
-    };
-    let digest = issue.digest;
-    let signer = match Signer::for_command(config) {
-        Ok(s) => s,
-        Err(d) => {
-            report.push(d);
-            return Err(report);
-        }
-    };
+    let digest = issue::prepare(config, options.selection, options.post.as_deref(), audience, report)?.digest;
+    let signer = Signer::for_command(config).map_err(|d| report.push(d)).ok()?;
     // A dry run sends nothing, so it needs no password: the server is resolved without
     // one (the address, security and the loopback rule are still checked).
-    let server = match crate::transport::smtp_server(config, !options.dry_run) {
-        Ok(s) => s,
-        Err(d) => {
-            report.push(d);
-            return Err(report);
-        }
-    };
+    let server = crate::transport::smtp_server(config, !options.dry_run).map_err(|d| report.push(d)).ok()?;
     // The body's warnings, once, from a sample subscriber's message.
     let sample = sample_row();
     let sample_recipient = recipient_for(&digest, &sample, &url_template).expect("the sample address is valid");
     report.extend(crate::digest::lint::lint(&digest, &digest.parts_for(&sample_recipient)));
     if let Err(e) = digest.message_for(&sample_recipient) {
         report.push(Diagnostic::error("bad-message", format!("cannot build the message: {e}")));
-        return Err(report);
+        return None;
     }
-
-    let lock = match SendLock::acquire(&database) {
-        Ok(l) => l,
-        Err(e) => {
-            report.push(Diagnostic::error("send-running", e.to_string()));
-            return Err(report);
-        }
-    };
+    let lock =
+        SendLock::acquire(&database).map_err(|e| report.push(Diagnostic::error("send-running", e.to_string()))).ok()?;
     let label = digest.post_source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(digest.slug.clone());
     let issue = IssueKey { id: digest.issue_id.clone(), label: label.clone() };
     let mode = options.mode();
-    let plan = match plan(&database, &issue, mode, options.include_new) {
-        Ok(p) => p,
-        Err(e) => {
-            report.push(Diagnostic::error("database", format!("cannot read the ledger: {e}")));
-            return Err(report);
-        }
-    };
-    report.sort();
+    let plan = plan(&database, &issue, mode, options.include_new)
+        .map_err(|e| report.push(Diagnostic::error("database", format!("cannot read the ledger: {e}"))))
+        .ok()?;
     let settings = engine_settings(&config.smtp);
     let transport = format!(
         "smtp {}:{}, {} connection{}{}",
@@ -141,8 +119,8 @@ pub fn prepare(config: &Config, options: &SubscriberSendOptions) -> Result<Subsc
         if settings.connections == 1 { "" } else { "s" },
         signer.as_ref().map(|s| format!(", DKIM {} s={} d={}", s.algorithm, s.selector, s.domain)).unwrap_or_default()
     );
-    Ok(SubscriberSend {
-        report,
+    Some(SubscriberSend {
+        report: Report::default(),
         title: digest.title.clone(),
         label,
         subject: digest.parts_for(&sample_recipient).subject,
