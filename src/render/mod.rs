@@ -9,6 +9,7 @@ pub mod html;
 mod lint;
 pub mod sanitize;
 pub mod text;
+mod urls;
 
 use crate::diag::{Diagnostic, line_at, line_col};
 use crate::model::Post;
@@ -308,6 +309,8 @@ fn transform<'m>(
                     lint::active_html(&fragment, &tags, &source_of, lint);
                     if !nesting.raw_html(&tags, source_of, lint) {
                         out.truncate(start + 1);
+                    } else {
+                        absolute_block_urls(&mut out, start + 1, base);
                     }
                 }
                 event
@@ -316,7 +319,7 @@ fn transform<'m>(
             Event::Html(_) if html_block.is_none() => continue,
             Event::Html(html) => {
                 lint::raw_html(&html, range.start, lint);
-                Event::Html(rewrite_html_urls(html, base))
+                Event::Html(html)
             }
             Event::InlineHtml(html) => {
                 lint::raw_html(&html, range.start, lint);
@@ -332,6 +335,29 @@ fn transform<'m>(
         out.push((event, range));
     }
     out
+}
+
+/// Makes the URLs of the HTML block whose lines are `out[from..]` absolute. The lines
+/// are read as one fragment (a tag may go on over several lines); when a URL changed they
+/// become one event with the rewritten fragment, which the HTML writer writes as the
+/// lines' concatenation, else they stay as they are.
+fn absolute_block_urls<'m>(out: &mut Vec<(Event<'m>, Range<usize>)>, from: usize, base: Option<&Url>) {
+    let lines = &out[from..];
+    let Some(base) = base else { return };
+    // A line without `href` or `src` needs nothing (and an attribute name never goes on
+    // over a line break): most blocks are not copied.
+    let html_lines = || lines.iter().map(|(e, _)| if let Event::Html(h) = e { Some(h.as_ref()) } else { None });
+    if lines.is_empty()
+        || !html_lines().all(|h| h.is_some())
+        || !html_lines().flatten().any(urls::mentions_url_attribute)
+    {
+        return;
+    }
+    let fragment: String = html_lines().flatten().collect();
+    let Some(rewritten) = urls::rewrite(&fragment, base) else { return };
+    let range = lines[0].1.start..lines[lines.len() - 1].1.end;
+    out.truncate(from);
+    out.push((Event::Html(CowStr::from(rewritten)), range));
 }
 
 fn heading_number(level: HeadingLevel) -> u8 {
@@ -430,58 +456,12 @@ fn absolutize_str(dest: &str, base: Option<&Url>) -> Option<String> {
     base.join(dest).ok().map(String::from)
 }
 
-/// Makes `href` and `src` attributes in raw HTML absolute.
+/// Makes the `href`, `src` and `srcset` URLs of the tags in raw HTML absolute; the
+/// same `html` when none changed.
 fn rewrite_html_urls<'a>(html: CowStr<'a>, base: Option<&Url>) -> CowStr<'a> {
-    if base.is_none() || !(html.contains("href") || html.contains("src")) {
-        return html;
-    }
-    let mut out = String::with_capacity(html.len() + 32);
-    let mut rest: &str = &html;
-    let mut changed = false;
-    while let Some((before, value, quote, after)) = next_url_attribute(rest) {
-        out.push_str(before);
-        match absolutize_str(value, base) {
-            Some(abs) => {
-                changed = true;
-                out.push_str(&abs);
-            }
-            None => out.push_str(value),
-        }
-        out.push_str(quote);
-        rest = after;
-    }
-    out.push_str(rest);
-    if changed { CowStr::from(out) } else { html }
-}
-
-/// Finds the next `href=`/`src=` attribute value: (text up to and including the opening
-/// quote, the value, the closing quote, the rest).
-fn next_url_attribute(s: &str) -> Option<(&str, &str, &str, &str)> {
-    let lower = s.to_ascii_lowercase();
-    let mut from = 0;
-    loop {
-        let rel = ["href", "src"].iter().filter_map(|a| lower[from..].find(a).map(|i| (i, a.len()))).min()?;
-        let name_end = from + rel.0 + rel.1;
-        let preceded_ok = from + rel.0 == 0 || s.as_bytes()[from + rel.0 - 1].is_ascii_whitespace();
-        let after_name = s[name_end..].trim_start();
-        if preceded_ok && let Some(v) = after_name.strip_prefix('=') {
-            let v = v.trim_start();
-            let value_start = s.len() - v.len();
-            let (quote, body_start) = match v.chars().next() {
-                Some('"') => ("\"", value_start + 1),
-                Some('\'') => ("'", value_start + 1),
-                _ => ("", value_start),
-            };
-            let end = if quote.is_empty() {
-                s[body_start..].find(|c: char| c.is_whitespace() || c == '>').map_or(s.len(), |i| body_start + i)
-            } else {
-                s[body_start..].find(quote).map_or(s.len(), |i| body_start + i)
-            };
-            let after = if quote.is_empty() || end == s.len() { &s[end..] } else { &s[end + 1..] };
-            let closing = if end == s.len() { "" } else { quote };
-            return Some((&s[..body_start], &s[body_start..end], closing, after));
-        }
-        from = name_end;
+    match base.and_then(|base| urls::rewrite(&html, base)) {
+        Some(rewritten) => CowStr::from(rewritten),
+        None => html,
     }
 }
 
@@ -659,6 +639,73 @@ mod tests {
         assert!(r.html.contains(r#"<img src="https://lwkd.info/2018/images/a.png" alt=x>"#), "{}", r.html);
         assert!(r.html.contains(r#"<a href='https://lwkd.info/2020/b.html'>this</a>"#), "{}", r.html);
         assert!(r.html.contains(r#"<a href="https://k8s.io">"#), "{}", r.html);
+    }
+
+    #[test]
+    fn href_and_src_in_raw_html_text_are_not_rewritten() {
+        // Only attributes are URLs: words in an HTML block's text and another
+        // attribute's value stay as written.
+        let r = render_str(
+            "<p>write href=\"x\" like this\nor src='y'</p>\n\nSee <a title='a src=\"y\"' href=\"z.html\">z</a>.\n",
+        );
+        assert_eq!(
+            r.html,
+            "<p>write href=\"x\" like this\nor src='y'</p>\n<p>See <a title='a src=\"y\"' href=\"https://lwkd.info/2020/z.html\">z</a>.</p>\n"
+        );
+    }
+
+    #[test]
+    fn raw_html_tags_spanning_lines_and_uppercase_attributes_are_rewritten() {
+        let r = render_str("<div><a\n  href=\"/a\">a</a>\n<IMG SRC=\"b.png\"></div>\n");
+        assert_eq!(
+            r.html,
+            "<div><a\n  href=\"https://lwkd.info/a\">a</a>\n<IMG SRC=\"https://lwkd.info/2020/b.png\"></div>\n"
+        );
+    }
+
+    #[test]
+    fn urls_in_raw_html_comments_and_scripts_are_not_rewritten() {
+        let md = "<!-- <a href=\"/draft\">x</a> -->\n\nA <!-- <img src=\"/c.png\"> --> b\n\n<pre>\n<code>&lt;a href=\"/x\"&gt;</code> <a href=\"/y\">y</a>\n</pre>\n";
+        let r = render_str(md);
+        assert_eq!(
+            r.html,
+            "<!-- <a href=\"/draft\">x</a> -->\n<p>A <!-- <img src=\"/c.png\"> --> b</p>\n<pre>\n<code>&lt;a href=\"/x\"&gt;</code> <a href=\"https://lwkd.info/y\">y</a>\n</pre>\n"
+        );
+        // Scripts are removed by the sanitiser afterwards; what the rewrite does to them
+        // is seen in the events.
+        let base = Url::parse("https://lwkd.info/2020/20200512").unwrap();
+        let script = "<script>\nvar u = '<a href=\"/x\">';\n</script>\n";
+        assert!(matches!(rewrite_html_urls(CowStr::Borrowed(script), Some(&base)), CowStr::Borrowed(_)));
+    }
+
+    #[test]
+    fn srcset_candidates_become_absolute_with_their_descriptors() {
+        let base = Url::parse("https://lwkd.info/2020/20200512").unwrap();
+        let html =
+            "<img src=\"a.png\" srcset=\"a.png 1x, /b.png 2x,//cdn.example.org/c.png   480w ,https://k8s.io/d.png\">";
+        assert_eq!(
+            rewrite_html_urls(CowStr::from(html), Some(&base)).as_ref(),
+            "<img src=\"https://lwkd.info/2020/a.png\" srcset=\"https://lwkd.info/2020/a.png 1x, https://lwkd.info/b.png 2x,https://cdn.example.org/c.png   480w ,https://k8s.io/d.png\">"
+        );
+        // A single candidate without descriptors, a `data:` URL with a comma, and (as
+        // the HTML standard parses it) one URL with a comma inside.
+        let html =
+            "<source srcset='x.webp'><img srcset=\"data:image/png;base64,AA 1x,y.png 2x\"><img srcset=\"p.png,q.png\">";
+        assert_eq!(
+            rewrite_html_urls(CowStr::from(html), Some(&base)).as_ref(),
+            "<source srcset='https://lwkd.info/2020/x.webp'><img srcset=\"data:image/png;base64,AA 1x,https://lwkd.info/2020/y.png 2x\"><img srcset=\"https://lwkd.info/2020/p.png,q.png\">"
+        );
+    }
+
+    #[test]
+    fn raw_html_without_relative_urls_keeps_its_bytes() {
+        let base = Url::parse("https://lwkd.info/2020/20200512").unwrap();
+        for html in ["<p>no links</p>\n", "<a href=\"https://k8s.io\">", "<p>src and href</p>", "<img src=''>"] {
+            assert!(
+                matches!(rewrite_html_urls(CowStr::Borrowed(html), Some(&base)), CowStr::Borrowed(h) if h == html),
+                "{html}"
+            );
+        }
     }
 
     #[test]

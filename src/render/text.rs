@@ -8,7 +8,11 @@
 //! every address in full.
 
 use super::{MAX_NESTING, absolutize, options};
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Parser, Tag, TagEnd};
+use std::cell::{Cell, RefCell};
 use unicode_width::UnicodeWidthStr;
 use url::Url;
 
@@ -98,8 +102,8 @@ struct Writer<'b> {
     /// For each open element: whether it was dropped for being nested deeper than
     /// [`MAX_NESTING`] (its text stays; the HTML renderer reports the error).
     open: Vec<bool>,
-    /// The raw element whose content is being skipped (`script`, `style`).
-    raw_content: Option<&'static str>,
+    /// The body's raw HTML, read as one stream (made at the first fragment).
+    raw_html: Option<RawHtml>,
 }
 
 impl<'b> Writer<'b> {
@@ -117,7 +121,7 @@ impl<'b> Writer<'b> {
             table: None,
             item_ended: false,
             open: Vec::new(),
-            raw_content: None,
+            raw_html: None,
         }
     }
 
@@ -148,7 +152,7 @@ impl<'b> Writer<'b> {
             Event::Start(tag) => self.start(tag),
             Event::End(tag) => self.end(tag),
             // Inside a raw `<script>` or `<style>`: code, not text.
-            Event::Text(_) if self.raw_content.is_some() => {}
+            Event::Text(_) if self.raw_html.as_ref().is_some_and(RawHtml::skipping) => {}
             Event::Text(t) => self.push_inline(&t),
             Event::Code(t) => self.push_inline(&t),
             Event::SoftBreak => self.buf.push(' '),
@@ -158,7 +162,7 @@ impl<'b> Writer<'b> {
                 self.line_block("* * *");
             }
             Event::Html(html) | Event::InlineHtml(html) => {
-                let text = strip_tags(&html, &mut self.raw_content);
+                let text = self.raw_html.get_or_insert_with(RawHtml::new).text(&html);
                 if html.trim_start().to_ascii_lowercase().starts_with("<br") {
                     self.buf.push('\n');
                 } else {
@@ -451,38 +455,78 @@ fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Removes `<...>` tags from a raw HTML fragment, keeping its text but not the content
-/// of `<script>` and `<style>` (which may go on into later fragments: `skipping`).
-fn strip_tags(html: &str, skipping: &mut Option<&'static str>) -> String {
-    let mut out = String::with_capacity(html.len());
-    let lower = html.to_ascii_lowercase();
-    let mut i = 0;
-    while i < html.len() {
-        if let Some(name) = *skipping {
-            match lower[i..].find(&format!("</{name}")) {
-                Some(end) => {
-                    i += end;
-                    *skipping = None;
-                }
-                None => return out,
+/// The raw HTML of a body as text, read with html5ever's tokenizer (the HTML
+/// standard's, as mail clients and browsers read HTML): character references decoded
+/// (`&amp;`, `&#8217;`, `&nbsp;`); tags, comments, doctypes and the content of
+/// `<script>` and `<style>` dropped. The fragments pulldown-cmark gives (an HTML block's
+/// lines, inline tags) are one stream, as in the HTML part, so a comment, a tag or a
+/// script goes on into later fragments. One pass, linear in the HTML's length.
+struct RawHtml {
+    tokenizer: Tokenizer<TextSink>,
+    /// Input the tokenizer has not consumed yet (it waits for more after `<!-`).
+    input: BufferQueue,
+}
+
+#[derive(Default)]
+struct TextSink {
+    text: RefCell<String>,
+    /// The element whose content is skipped until its end tag (`script`, `style`).
+    skipping: Cell<Option<&'static str>>,
+}
+
+impl TokenSink for TextSink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        match token {
+            Token::CharacterTokens(t) if self.skipping.get().is_none() => self.text.borrow_mut().push_str(&t),
+            // The skipped element's end tag ends the skipping; other end tags are dropped.
+            Token::TagToken(tag) if tag.kind == TagKind::EndTag => {
+                self.skipping.set(self.skipping.get().filter(|name| *name != &*tag.name));
             }
+            // Without a tree builder the tokenizer does not switch to the raw text
+            // states by itself (as in `html::tags`).
+            Token::TagToken(tag) => match tag.name.as_ref() {
+                "script" => {
+                    self.skipping.set(Some("script"));
+                    return TokenSinkResult::RawData(RawKind::ScriptData);
+                }
+                "style" => {
+                    self.skipping.set(Some("style"));
+                    return TokenSinkResult::RawData(RawKind::Rawtext);
+                }
+                "xmp" | "iframe" | "noembed" | "noframes" => return TokenSinkResult::RawData(RawKind::Rawtext),
+                "textarea" | "title" => return TokenSinkResult::RawData(RawKind::Rcdata),
+                "plaintext" => return TokenSinkResult::Plaintext,
+                _ => {}
+            },
+            _ => {}
         }
-        let Some(rel) = html[i..].find('<') else {
-            out.push_str(&html[i..]);
-            break;
-        };
-        out.push_str(&html[i..i + rel]);
-        let start = i + rel;
-        let end = html[start..].find('>').map_or(html.len(), |e| start + e + 1);
-        let tag = &lower[start..end];
-        *skipping = ["script", "style"].into_iter().find(|n| {
-            tag.strip_prefix('<')
-                .and_then(|t| t.strip_prefix(n))
-                .is_some_and(|t| t.starts_with(['>', ' ', '\t', '\n', '/']))
-        });
-        i = end;
+        TokenSinkResult::Continue
     }
-    out
+}
+
+impl RawHtml {
+    fn new() -> Self {
+        RawHtml {
+            tokenizer: Tokenizer::new(TextSink::default(), TokenizerOpts::default()),
+            input: BufferQueue::default(),
+        }
+    }
+
+    /// The text of the next fragment.
+    fn text(&self, fragment: &str) -> String {
+        self.input.push_back(StrTendril::from_slice(fragment));
+        // Only a tree builder's sink stops the tokenizer early (for scripts to run).
+        let _ = self.tokenizer.feed(&self.input);
+        self.tokenizer.sink.text.take()
+    }
+
+    /// Whether the HTML so far left a `<script>` or `<style>` open: the markdown text
+    /// that follows is its content.
+    fn skipping(&self) -> bool {
+        self.tokenizer.sink.skipping.get().is_some()
+    }
 }
 
 /// Greedy word wrap to `width` columns (prefix included). Words, and so URLs, are
@@ -607,6 +651,51 @@ mod tests {
     fn scripts_and_styles_are_not_text() {
         let t = text("<script>alert(1)</script>\n\nA <script>x()</script>b <style>p{}</style>c <b>d</b>\n");
         assert_eq!(t.body, "A b c d\n");
+    }
+
+    #[test]
+    fn entities_in_raw_html_are_decoded() {
+        let t = text(
+            "<p>Tom &amp; Jerry &lt;3 it&#8217;s &quot;on&quot;&#x21; &copy 2020&nbsp;LWKD &bogus; AT&T</p>\n\n<div>\n&lt;b&gt; is &#60;b&#62;\n</div>\n",
+        );
+        assert_eq!(t.body, "Tom & Jerry <3 it\u{2019}s \"on\"! \u{a9} 2020 LWKD &bogus; AT&T\n\n<b> is <b>\n");
+    }
+
+    #[test]
+    fn html_comments_are_not_text() {
+        let t = text(concat!(
+            "Before.\n\n",
+            "<!-- a note\nfor the editors -->\n\n",
+            "<div>\nKeep <!-- a > b --> this\n<!-- spans\nlines --> and this\n</div>\n\n",
+            "A <!-- inline > comment --> b <!--\nover lines\n--> c\n"
+        ));
+        assert_eq!(t.body, "Before.\n\nKeep this and this\n\nA b c\n");
+    }
+
+    #[test]
+    fn scripts_spanning_fragments_are_not_text() {
+        let t = text(
+            "<div>\n<script>\nvar a = '</div>';\n\nvar b;\n</script></div>\n\n<style>\np { x: '<b>' }\n</style>\n\nAfter.\n",
+        );
+        assert_eq!(t.body, "After.\n");
+    }
+
+    #[test]
+    fn hostile_raw_html_ends_in_linear_time() {
+        // A quarter of a megabyte each: anything quadratic in the length would take minutes.
+        let n = 25_000;
+        let t = text(&format!("<div>\n{}\n</div>\n", "&amp;&#x41;&bogus".repeat(n)));
+        assert_eq!(t.body.trim_end(), "&A&bogus".repeat(n));
+        for hostile in [
+            format!("<div>\n{}\n", "<!--".repeat(n)),
+            format!("<div>\n{}\n", "<script>".repeat(n)),
+            format!("<div>\n{}\n", "<a title='".repeat(n)),
+            format!("<div>\n{}\n", "&#99999999999999;".repeat(n)),
+            "<b>x</b> ".repeat(n),
+        ] {
+            let t = text(&hostile);
+            assert!(!t.body.contains('<'), "{:.80}", t.body);
+        }
     }
 
     #[test]
