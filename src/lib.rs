@@ -10,6 +10,7 @@
 //!   never reach into [`transport`], [`store`] or [`delivery`].
 //! - [`delivery`] is the exactly-once engine over [`store`] and [`transport`]; it gets
 //!   each message from a render callback.
+//! - [`web`] (`newsdesk serve`) sits beside [`cli`]: HTTP routes calling [`ops`].
 //!
 //! `tests/layering.rs` checks these rules on the source.
 
@@ -31,3 +32,4 @@ pub mod permalink;
 pub mod render;
 pub mod store;
 pub mod transport;
+pub mod web;

@@ -17,6 +17,7 @@ mod build;
 mod check;
 mod preview;
 mod send;
+mod serve;
 mod status;
 mod subscribers;
 
@@ -93,6 +94,11 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         email: Option<String>,
     },
+    /// Serve the subscriber web endpoints (one-click unsubscribe) on 127.0.0.1.
+    #[command(
+        after_help = "Run it behind a reverse proxy that terminates TLS; `[subscribers] unsubscribe_url` should point\nat its `/unsubscribe/{token}`. Stops on SIGTERM or Ctrl-C after the requests in flight."
+    )]
+    Serve(serve::ServeArgs),
     /// Show the subscriber send ledger: counts per state and permanent failures.
     Status {
         /// Only this issue (slug, file name without `.md`, or post id).
@@ -156,7 +162,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Command::Preview(a) => a.format,
                 Command::Send(a) => a.format,
                 Command::Subscribers { action } => action.format(),
-                Command::Unsubscribe { .. } => Format::Human,
+                Command::Unsubscribe { .. } | Command::Serve(_) => Format::Human,
                 Command::Status { format, .. } => *format,
             };
             print_report(&report, format, &ctx, serde_json::json!({}));
@@ -175,6 +181,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Subscribers { action } => subscribers::run(&config, action, &ctx),
         Command::Unsubscribe { token, email } => subscribers::run_unsubscribe(&config, token, email, &ctx),
         Command::Status { post, format } => status::run(&config, post, format),
+        Command::Serve(args) => serve::run(&config, &args),
     }
 }
 

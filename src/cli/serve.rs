@@ -1,0 +1,65 @@
+//! `newsdesk serve`: the subscriber-facing web endpoints until SIGTERM or Ctrl-C.
+
+use crate::config::Config;
+use crate::web::{self, AppState};
+use clap::Args;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// Arguments of `newsdesk serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (loopback only: put a TLS-terminating proxy in front).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+pub fn run(config: &Config, args: &ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the web server's runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = AppState::new(config.clone());
+    let result = runtime.block_on(async move {
+        let listener = web::bind(args.listen).await?;
+        if let Ok(addr) = listener.local_addr() {
+            eprintln!("listening on http://{addr}/ (SIGTERM or Ctrl-C stops after the requests in flight)");
+        }
+        web::serve(listener, state, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => {
+            eprintln!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

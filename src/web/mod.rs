@@ -1,0 +1,150 @@
+//! `newsdesk serve`: the subscriber-facing web endpoints, beside [`crate::cli`] and
+//! calling [`crate::ops`] like it (never `cli`).
+//!
+//! What is here so far is the unsubscribe link every subscriber message carries
+//! (`List-Unsubscribe: <…/unsubscribe/TOKEN>` with `List-Unsubscribe-Post`):
+//!
+//! - `POST /unsubscribe/{token}` unsubscribes at once (RFC 8058 one-click: a mailbox
+//!   provider posts `List-Unsubscribe=One-Click`; the page's button posts the same),
+//!   committed before the answer. Unknown, malformed and repeated tokens get the same
+//!   answer, so the endpoint says nothing about who subscribes.
+//! - `GET /unsubscribe/{token}` never changes anything (mail scanners and link previews
+//!   fetch every link): it shows a page with one button that posts.
+//! - `GET /healthz` answers `ok`.
+//!
+//! Every answer carries a strict Content-Security-Policy, `Referrer-Policy: no-referrer`
+//! (the URL holds a secret) and `Cache-Control: no-store`; request bodies are capped at
+//! 16 KiB and requests time out. SQLite work runs on the blocking pool, never on the
+//! async threads. Tokens never appear in answers or errors.
+
+use crate::config::Config;
+use crate::ops::subscribers::{self as subscriber_ops, Unsubscribe, UnsubscribeError};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// The largest request body accepted (a one-click POST is 26 bytes).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// What the handlers share: the config (for the database and the site's name).
+#[derive(Clone)]
+pub struct AppState {
+    config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> AppState {
+        AppState { config: Arc::new(config) }
+    }
+}
+
+/// Why `serve` will not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "`{0}` is not a loopback address: newsdesk serves plain HTTP, so run it on 127.0.0.1 behind a reverse proxy that terminates TLS"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("the server stopped: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The routes and layers, as one service (tests call it in-process).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe))
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(10)))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+}
+
+/// Binds `addr`; only a loopback address (a reverse proxy in front terminates TLS).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    if !addr.ip().is_loopback() {
+        return Err(ServeError::NotLoopback(addr));
+    }
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Serves until `shutdown` resolves, then lets the requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// `GET /unsubscribe/{token}`: a page with one button; changes nothing.
+async fn unsubscribe_page(State(state): State<AppState>, Path(_token): Path<String>) -> Html<String> {
+    // The form posts to this same URL: the token never appears in the page.
+    Html(page(
+        &state,
+        "Unsubscribe",
+        "<p>Press the button to stop getting this newsletter.</p>\
+         <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+         <button type=\"submit\">Unsubscribe</button></form>",
+    ))
+}
+
+/// `POST /unsubscribe/{token}`: unsubscribes (committed before the answer). The same
+/// answer for every token, known or not, so the endpoint is no oracle.
+async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>, _body: Bytes) -> Response {
+    let config = state.config.clone();
+    let done =
+        tokio::task::spawn_blocking(move || subscriber_ops::unsubscribe(&config, &Unsubscribe::Token(token)).map(drop))
+            .await;
+    match done {
+        Ok(Ok(()))
+        | Ok(Err(UnsubscribeError::NotAToken(_)))
+        | Ok(Err(UnsubscribeError::Store(
+            crate::store::subscribers::SubscriberError::UnknownToken
+            | crate::store::subscribers::SubscriberError::NotAToken,
+        ))) => Html(page(&state, "Unsubscribed", "<p>You are unsubscribed: you will get no further issues.</p>"))
+            .into_response(),
+        // A database that cannot be written: say so, so the provider (or the reader)
+        // tries again rather than believing it worked.
+        Ok(Err(UnsubscribeError::Store(_))) | Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html(page(&state, "Try again", "<p>Unsubscribing failed for a moment. Please try again later.</p>")),
+        )
+            .into_response(),
+    }
+}
+
+/// A page in the mail's look: the site's name, one message.
+fn page(state: &AppState, title: &str, body: &str) -> String {
+    let site = minijinja::HtmlEscape(&state.config.site.title).to_string();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · {site}</title><style>\
+         body{{margin:0;background:#f4f4f4;font:16px/1.5 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#222}}\
+         main{{max-width:560px;margin:2em auto;background:#fff;padding:1.5em 2em;border-radius:4px}}\
+         h1{{font-size:1.4em;margin-top:0}}button{{font:inherit;padding:.5em 1.2em;border:0;border-radius:4px;background:#326ce5;color:#fff;cursor:pointer}}\
+         </style></head><body><main><h1>{site}</h1><h2>{title}</h2>{body}</main></body></html>\n"
+    )
+}

@@ -1,0 +1,156 @@
+//! `newsdesk serve`: the one-click unsubscribe endpoint (RFC 8058) and its page, in
+//! process through the router (`tower::ServiceExt::oneshot`) and over a real socket
+//! against the binary, with the URL taken from a message a real SMTP server received.
+
+mod delivery_common;
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use delivery_common::{ListSite, address, header};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use support::smtp::SmtpServer;
+use support::text;
+use tower::ServiceExt;
+
+/// The router over `list`'s config.
+fn app(list: &ListSite) -> axum::Router {
+    let config = newsdesk::config::load(&list.site.path("config.toml")).unwrap();
+    newsdesk::web::router(newsdesk::web::AppState::new(config))
+}
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    (parts.status, parts.headers, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn status_of(list: &ListSite, email: &str) -> String {
+    list.db().query_row("SELECT status FROM subscribers WHERE email = ?1", [email], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn get_shows_a_button_and_changes_nothing_post_unsubscribes_at_once() {
+    let list = ListSite::new(1, 2, "");
+    let app = app(&list);
+    let token = list.token(&address(0));
+    let url = format!("/unsubscribe/{token}");
+
+    // A scanner or link preview fetching the link, twice: nothing changes.
+    for _ in 0..2 {
+        let (status, headers, page) = call(&app, "GET", &url, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("<form method=\"post\">"), "{page}");
+        assert!(page.contains("name=\"List-Unsubscribe\" value=\"One-Click\""), "{page}");
+        assert!(!page.contains(&token), "the page never repeats the token");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert!(headers["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+    assert_eq!(status_of(&list, &address(0)), "active");
+
+    // What a mailbox provider posts (RFC 8058).
+    let (status, _, page) = call(&app, "POST", &url, "List-Unsubscribe=One-Click").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("You are unsubscribed"), "{page}");
+    assert_eq!(status_of(&list, &address(0)), "unsubscribed", "committed before the answer");
+    assert_eq!(status_of(&list, &address(1)), "active", "only the holder of the link");
+
+    // Repeating it is harmless and answers the same.
+    let (again, _, page_again) = call(&app, "POST", &url, "List-Unsubscribe=One-Click").await;
+    assert_eq!((again, page_again), (StatusCode::OK, page));
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_tokens_get_the_same_answer_as_a_real_one() {
+    let list = ListSite::new(1, 1, "");
+    let app = app(&list);
+    let real =
+        call(&app, "POST", &format!("/unsubscribe/{}", list.token(&address(0))), "List-Unsubscribe=One-Click").await;
+    let unknown = call(&app, "POST", &format!("/unsubscribe/{}", "0".repeat(32)), "List-Unsubscribe=One-Click").await;
+    let malformed = call(&app, "POST", "/unsubscribe/someone@example.org", "List-Unsubscribe=One-Click").await;
+    assert_eq!(real.0, StatusCode::OK);
+    assert_eq!((unknown.0, &unknown.2), (real.0, &real.2), "no oracle for unknown tokens");
+    assert_eq!((malformed.0, &malformed.2), (real.0, &real.2), "nor for an address in the URL");
+}
+
+#[tokio::test]
+async fn a_body_over_16_kib_is_refused_and_health_answers() {
+    let list = ListSite::new(1, 1, "");
+    let app = app(&list);
+    let url = format!("/unsubscribe/{}", list.token(&address(0)));
+    let (status, _, _) = call(&app, "POST", &url, &"x".repeat(newsdesk::web::BODY_LIMIT + 1)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(status_of(&list, &address(0)), "active");
+    let (status, _, body) = call(&app, "GET", "/healthz", "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
+}
+
+/// One HTTP/1.1 request over a fresh connection; the status code and the body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+#[test]
+fn one_click_from_a_sent_message_header_over_a_socket_then_sigterm_stops_it() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 3, "connections = 1");
+    let out = list.send(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut serve = list.site.spawn(&["serve", "--listen", "127.0.0.1:0"]);
+    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+
+    // The URL a mailbox provider would post to, from the message the server received.
+    let message = server.messages().into_iter().find(|m| m.to.contains(&address(1))).expect("s0001's message");
+    let unsubscribe = header(&message.data, "List-Unsubscribe").unwrap();
+    let url = unsubscribe.split(['<', '>']).find(|u| u.starts_with("https://")).unwrap().to_string();
+    let path = &url[url.find("/unsubscribe/").unwrap()..];
+    assert_eq!(http(&addr, "POST", path, "List-Unsubscribe=One-Click").0, 200);
+    assert_eq!(status_of(&list, &address(1)), "unsubscribed");
+    assert_eq!(status_of(&list, &address(0)), "active");
+    assert_eq!(http(&addr, "GET", "/healthz", ""), (200, "ok\n".to_string()));
+
+    // SIGTERM: a clean stop.
+    let pid = serve.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = serve.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+}
+
+#[test]
+fn serve_refuses_an_address_that_is_not_loopback() {
+    let list = ListSite::new(1, 1, "");
+    let out = list.site.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("is not a loopback address"), "{}", text(&out));
+}
