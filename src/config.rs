@@ -21,6 +21,7 @@ struct RawConfig {
     #[serde(default)]
     smtp: SmtpConfig,
     subscribers: Option<SubscribersConfig>,
+    web: Option<WebConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +216,23 @@ fn default_database() -> PathBuf {
     ".newsdesk/newsdesk.db".into()
 }
 
+/// `[web]`: `newsdesk serve`, the subscribers' web endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where `serve` listens (`--listen` overrides it).
+    #[serde(default = "default_listen")]
+    pub listen: std::net::SocketAddr,
+    /// Where readers reach it (`https://lwkd.example.org`): subscriber mail links to
+    /// `{public_url}/unsubscribe/{token}` unless `[subscribers] unsubscribe_url` says
+    /// otherwise.
+    pub public_url: Option<String>,
+}
+
+fn default_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
 /// The resolved configuration: the site model plus typed settings, paths absolute.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -228,9 +246,21 @@ pub struct Config {
     pub email: Option<EmailConfig>,
     pub smtp: SmtpConfig,
     pub subscribers: Option<SubscribersConfig>,
+    pub web: Option<WebConfig>,
 }
 
 impl Config {
+    /// The per-subscriber unsubscribe link with `{token}`: `[subscribers]
+    /// unsubscribe_url`, else `[web] public_url` + `/unsubscribe/{token}` (what `serve`
+    /// answers).
+    pub fn unsubscribe_url_template(&self) -> Option<String> {
+        let explicit = self.subscribers.as_ref().and_then(|s| s.unsubscribe_url.clone());
+        explicit.or_else(|| {
+            let public = self.web.as_ref()?.public_url.as_deref()?;
+            Some(format!("{}/unsubscribe/{{token}}", public.trim_end_matches('/')))
+        })
+    }
+
     /// Resolves a path written in the config relative to the config's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         self.dir.join(p)
@@ -388,6 +418,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
     {
         err("no-unsubscribe-url", "subscribers", "unsubscribe_url", why, UNSUBSCRIBE_URL_HELP.into());
     }
+    if let Some(web) = &raw.web
+        && let Some(url) = &web.public_url
+        && let Err(why) = check_public_url(url)
+    {
+        err(
+            "bad-public-url",
+            "web",
+            "public_url",
+            why,
+            "write the address readers use, e.g. `public_url = \"https://lwkd.example.org\"`".into(),
+        );
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -414,7 +456,24 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         email: raw.email,
         smtp: raw.smtp,
         subscribers: raw.subscribers,
+        web: raw.web,
     })
+}
+
+/// `[web] public_url`: an absolute http(s) URL of the site `serve` answers for, with no
+/// query or fragment (paths are appended to it). The error is the message.
+pub fn check_public_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host().is_some()
+                && u.query().is_none()
+                && u.fragment().is_none() =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("`public_url = \"{url}\"` is not an http(s) URL without a query or fragment")),
+    }
 }
 
 /// `help:` for a `[subscribers] unsubscribe_url` that cannot work.
@@ -568,6 +627,9 @@ const KEYS: &[(&str, &str, &str)] = &[
         "unsubscribe_url",
         "an http(s) URL with `{token}` in quotes, e.g. `\"https://example.org/unsubscribe/{token}\"`",
     ),
+    ("", "web", "a section: `[web]` with `key = value` lines below it"),
+    ("web", "listen", "an address and port in quotes, e.g. `\"127.0.0.1:8080\"`"),
+    ("web", "public_url", "an http(s) URL in quotes, e.g. `\"https://lwkd.example.org\"`"),
 ];
 
 /// What `key` in `[section]` must be, in the editor's words.
@@ -1061,6 +1123,9 @@ id = "jekyll"
         ("", "email", "1", "`email` must be a section"),
         ("", "smtp", "1", "`smtp` must be a section"),
         ("", "subscribers", "1", "`subscribers` must be a section"),
+        ("web", "listen", "1", "`listen` must be an address and port in quotes"),
+        ("web", "public_url", "1", "`public_url` must be an http(s) URL in quotes"),
+        ("", "web", "1", "`web` must be a section"),
     ];
 
     /// `key = value` placed in `section` of a config that is otherwise fine, and its line.
@@ -1108,7 +1173,7 @@ id = "jekyll"
     #[test]
     fn every_known_key_has_editor_wording() {
         // serde lists the known keys of a section in its unknown-field error.
-        for section in ["site", "feeds", "email", "email.dkim", "smtp", "subscribers", ""] {
+        for section in ["site", "feeds", "email", "email.dkim", "smtp", "subscribers", "web", ""] {
             let (text, _) = config_with(section, "zzz_unknown", "1");
             let ds = errors(&text);
             let message = ds.iter().map(|d| d.help.clone().unwrap_or_default()).collect::<String>();

@@ -154,3 +154,57 @@ fn serve_refuses_an_address_that_is_not_loopback() {
     assert!(!out.status.success());
     assert!(text(&out).contains("is not a loopback address"), "{}", text(&out));
 }
+
+/// A site whose unsubscribe link comes from `[web] public_url` (no `unsubscribe_url`).
+fn web_config(port: u16, web: &str) -> support::Site {
+    let config = delivery_common::config(port, "connections = 1")
+        .replace("unsubscribe_url = \"https://lwkd.example.org/unsubscribe/{token}\"\n", "");
+    support::Site::new(&format!("{config}\n[web]\n{web}\n"))
+}
+
+/// [`web_config`] with one subscriber.
+fn web_site(port: u16, web: &str) -> support::Site {
+    let site = web_config(port, web);
+    std::fs::write(site.path("list.csv"), "email\nreader@example.org\n").unwrap();
+    let out = site.run(&["subscribers", "import", "list.csv"]);
+    assert!(out.status.success(), "{}", text(&out));
+    site
+}
+
+#[test]
+fn public_url_makes_the_unsubscribe_link_and_listen_the_address() {
+    let server = SmtpServer::start();
+    let site = web_site(server.port(), "listen = \"127.0.0.1:0\"\npublic_url = \"https://lwkd.example.org/news/\"");
+    let out = site.run(&["send", "--subscribers", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let message = &server.messages()[0];
+    let link = header(&message.data, "List-Unsubscribe").unwrap();
+    let url = link.split(['<', '>']).find(|u| u.starts_with("https://")).unwrap().to_string();
+    let token = url.strip_prefix("https://lwkd.example.org/news/unsubscribe/").unwrap_or_else(|| panic!("{url}"));
+    assert_eq!(token.len(), 32, "{url}");
+
+    // `serve` with no --listen takes `[web] listen` and answers that link's path.
+    let mut serve = site.spawn(&["serve"]);
+    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    assert_eq!(http(&addr, "POST", &format!("/unsubscribe/{token}"), "List-Unsubscribe=One-Click").0, 200);
+    serve.kill().unwrap();
+    let _ = serve.wait();
+    let out = site.run(&["subscribers", "list", "--all"]);
+    assert!(text(&out).contains("reader@example.org\t\tunsubscribed"), "{}", text(&out));
+}
+
+#[test]
+fn a_public_url_that_is_not_a_plain_http_url_is_a_config_error_at_its_line() {
+    for bad in ["lwkd.example.org", "https://lwkd.example.org/?a=1", "ftp://lwkd.example.org"] {
+        let site = web_config(1, &format!("public_url = \"{bad}\""));
+        let out = site.run(&["check"]);
+        assert!(!out.status.success());
+        let t = text(&out);
+        assert!(t.contains("config.toml:") && t.contains("public_url"), "{t}");
+        assert!(t.contains("is not an http(s) URL without a query or fragment"), "{t}");
+    }
+}

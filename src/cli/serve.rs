@@ -9,9 +9,10 @@ use std::process::ExitCode;
 /// Arguments of `newsdesk serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// The address to listen on (loopback only: put a TLS-terminating proxy in front).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// The address to listen on [default: `[web] listen`, else 127.0.0.1:8080]; loopback
+    /// only, unless `[web] public_url` is https (a TLS-terminating proxy in front).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
 }
 
 pub fn run(config: &Config, args: &ServeArgs) -> ExitCode {
@@ -22,9 +23,13 @@ pub fn run(config: &Config, args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let listen = args
+        .listen
+        .or(config.web.as_ref().map(|w| w.listen))
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let state = AppState::new(config.clone());
     let result = runtime.block_on(async move {
-        let listener = web::bind(args.listen).await?;
+        let listener = web::bind(listen, config).await?;
         if let Ok(addr) = listener.local_addr() {
             eprintln!("listening on http://{addr}/ (SIGTERM or Ctrl-C stops after the requests in flight)");
         }

@@ -192,9 +192,10 @@ fn engine_settings(smtp: &SmtpConfig) -> EngineSettings {
     }
 }
 
-/// `[subscribers] unsubscribe_url`, which must carry `{token}`.
+/// The unsubscribe link (`[subscribers] unsubscribe_url`, else `[web] public_url`),
+/// which must carry `{token}`.
 fn unsubscribe_template(config: &Config) -> Result<String, Box<Diagnostic>> {
-    let url = config.subscribers.as_ref().and_then(|s| s.unsubscribe_url.clone());
+    let url = config.unsubscribe_url_template();
     let d = |msg: &str| {
         Box::new(
             crate::config::config_diagnostic(
@@ -203,11 +204,13 @@ fn unsubscribe_template(config: &Config) -> Result<String, Box<Diagnostic>> {
                 "unsubscribe_url",
                 Diagnostic::error("no-unsubscribe-url", msg.to_string()),
             )
-            .help("set `unsubscribe_url = \"https://example.org/unsubscribe/{token}\"` under [subscribers]: each subscriber's link carries their token"),
+            .help("set `unsubscribe_url = \"https://example.org/unsubscribe/{token}\"` under [subscribers], or `public_url` under [web] when `newsdesk serve` answers the link: each subscriber's link carries their token"),
         )
     };
     match url {
-        None => Err(d("mail to subscribers needs an unsubscribe link, and `[subscribers] unsubscribe_url` is not set")),
+        None => Err(d(
+            "mail to subscribers needs an unsubscribe link, and `[subscribers] unsubscribe_url` is not set (nor `[web] public_url`, from which `newsdesk serve` makes one)",
+        )),
         Some(u) if !u.contains("{token}") => Err(d(&format!("`unsubscribe_url = \"{u}\"` has no `{{token}}`"))),
         Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
             Err(d(&format!("`unsubscribe_url = \"{u}\"` is not an http(s) URL")))

@@ -52,7 +52,7 @@ impl AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(
-        "`{0}` is not a loopback address: newsdesk serves plain HTTP, so run it on 127.0.0.1 behind a reverse proxy that terminates TLS"
+        "`{0}` is not a loopback address: newsdesk serves plain HTTP, so run it on 127.0.0.1 behind a reverse proxy that terminates TLS (or set an https `[web] public_url`, which says one is in front)"
     )]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {addr}: {source}")]
@@ -80,9 +80,13 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }
 
-/// Binds `addr`; only a loopback address (a reverse proxy in front terminates TLS).
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
-    if !addr.ip().is_loopback() {
+/// Binds `addr`. Other than a loopback address only when `[web] public_url` is https:
+/// readers then reach the service through a proxy that terminates TLS, so tokens
+/// never cross the network in plain text.
+pub async fn bind(addr: SocketAddr, config: &Config) -> Result<tokio::net::TcpListener, ServeError> {
+    let behind_tls =
+        config.web.as_ref().and_then(|w| w.public_url.as_deref()).is_some_and(|u| u.starts_with("https://"));
+    if !addr.ip().is_loopback() && !behind_tls {
         return Err(ServeError::NotLoopback(addr));
     }
     tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })
