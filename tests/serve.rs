@@ -208,3 +208,98 @@ fn a_public_url_that_is_not_a_plain_http_url_is_a_config_error_at_its_line() {
         assert!(t.contains("is not an http(s) URL without a query or fragment"), "{t}");
     }
 }
+
+/// Starts `newsdesk serve --listen 127.0.0.1:0` for `site`; the child and its address.
+fn start_serve(site: &support::Site) -> (std::process::Child, String) {
+    let mut serve = site.spawn(&["serve", "--listen", "127.0.0.1:0"]);
+    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_else(|| panic!("{line:?}"));
+    (serve, addr.to_string())
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_reader_who_clicks_one_click_while_a_send_runs_is_not_mailed_by_it() {
+    let server = SmtpServer::start();
+    server.faults(|f| f.reply_delay = std::time::Duration::from_millis(50));
+    let list = ListSite::new(server.port(), 60, "connections = 2");
+    let (mut serve, addr) = start_serve(&list.site);
+    let mut send = list.spawn_send();
+    wait_until("the send to be under way", || server.count() >= 4);
+    // The last subscribers on the list are still to come.
+    let leaving = [address(58), address(59)];
+    for a in &leaving {
+        assert_eq!(server.per_recipient().get(a), None);
+        let (code, _) = http(&addr, "POST", &format!("/unsubscribe/{}", list.token(a)), "List-Unsubscribe=One-Click");
+        assert_eq!(code, 200);
+    }
+    assert!(send.wait().unwrap().success());
+    let per = server.per_recipient();
+    let ledger = list.ledger();
+    for a in &leaving {
+        assert_eq!(per.get(a), None, "{a} clicked one-click mid-send and was mailed anyway");
+        assert_eq!(ledger[a].state, "cancelled", "{a}: {:?}", ledger[a]);
+    }
+    assert_eq!(server.count(), 58);
+    serve.kill().unwrap();
+    let _ = serve.wait();
+}
+
+#[test]
+fn every_one_click_answered_200_is_committed_when_serve_is_killed() {
+    let list = ListSite::new(1, 400, "");
+    let tokens = list.tokens();
+    let (mut serve, addr) = start_serve(&list.site);
+    // Four clients post one-clicks as fast as they can; serve is SIGKILLed mid-way.
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    for (email, token) in &tokens {
+        tx.send((email.clone(), token.clone())).unwrap();
+    }
+    drop(tx);
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (rx, answered, addr) = (rx.clone(), answered.clone(), addr.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let Ok((email, token)) = rx.lock().unwrap().recv() else { return };
+                    let Ok(mut stream) = TcpStream::connect(&addr) else { return };
+                    let body = "List-Unsubscribe=One-Click";
+                    let request = format!(
+                        "POST /unsubscribe/{token} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(request.as_bytes()).is_err() {
+                        return;
+                    }
+                    let mut response = String::new();
+                    let _ = stream.read_to_string(&mut response);
+                    if response.starts_with("HTTP/1.1 200") {
+                        answered.lock().unwrap().push(email);
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_until("some one-clicks to be answered", || answered.lock().unwrap().len() >= 50);
+    serve.kill().unwrap();
+    let _ = serve.wait();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() < tokens.len(), "the kill came before the end ({} answered)", answered.len());
+    for email in &answered {
+        assert_eq!(status_of(&list, email), "unsubscribed", "{email} got a 200 but is not unsubscribed");
+    }
+}
