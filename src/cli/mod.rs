@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 mod build;
 mod check;
+mod inbox;
 mod preview;
 mod send;
 mod serve;
@@ -94,6 +95,11 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         email: Option<String>,
     },
+    /// Read one message on stdin (an MTA pipe for the unsubscribe address) and unsubscribe whom it names.
+    #[command(
+        after_help = "Pipe the mail to `[email] unsubscribe_mailto` here, e.g. in /etc/aliases:\n  lwkd-unsubscribe: \"|newsdesk -c /srv/lwkd/config.toml inbox\"\nA token in the message (the address `lwkd+unsubscribe+TOKEN@...` that subscriber mail names, or a quoted\nunsubscribe link) wins; else the sender is unsubscribed. Exit status: 0 when handled, 75 (try again) when\nthe database cannot be used."
+    )]
+    Inbox,
     /// Serve the subscriber web endpoints (one-click unsubscribe) on 127.0.0.1.
     #[command(
         after_help = "Run it behind a reverse proxy that terminates TLS; `[subscribers] unsubscribe_url` should point\nat its `/unsubscribe/{token}`. Stops on SIGTERM or Ctrl-C after the requests in flight."
@@ -162,7 +168,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Command::Preview(a) => a.format,
                 Command::Send(a) => a.format,
                 Command::Subscribers { action } => action.format(),
-                Command::Unsubscribe { .. } | Command::Serve(_) => Format::Human,
+                Command::Unsubscribe { .. } | Command::Serve(_) | Command::Inbox => Format::Human,
                 Command::Status { format, .. } => *format,
             };
             print_report(&report, format, &ctx, serde_json::json!({}));
@@ -182,6 +188,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Unsubscribe { token, email } => subscribers::run_unsubscribe(&config, token, email, &ctx),
         Command::Status { post, format } => status::run(&config, post, format),
         Command::Serve(args) => serve::run(&config, &args),
+        Command::Inbox => inbox::run(&config, &ctx),
     }
 }
 

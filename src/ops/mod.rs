@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod check;
+pub mod inbox;
 pub mod issue;
 pub mod preview;
 pub mod send;

@@ -231,7 +231,12 @@ pub fn recipient_for(digest: &Digest, row: &Row, url_template: &str) -> Result<R
         id_key: Some(format!("subscriber:{}", row.email.to_ascii_lowercase())),
         name: row.name.clone().unwrap_or_default(),
         unsubscribe_url: Some(url_template.replace("{token}", &row.token)),
-        unsubscribe_mailto: digest.settings.unsubscribe_mailto.clone(),
+        // `lwkd+unsubscribe@…` becomes `lwkd+unsubscribe+TOKEN@…`: a reply to it tells
+        // `newsdesk inbox` who is leaving even from another address.
+        unsubscribe_mailto: digest.settings.unsubscribe_mailto.as_ref().map(|m| match m.split_once('@') {
+            Some((local, domain)) => format!("{local}+{}@{domain}", row.token),
+            None => m.clone(),
+        }),
     })
 }
 

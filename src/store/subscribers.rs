@@ -187,6 +187,9 @@ fn clean_name(raw: &str) -> Option<String> {
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
+/// Characters in an unsubscribe token (128 bits as hexadecimal digits).
+pub const TOKEN_LEN: usize = 32;
+
 /// A new random unsubscribe token: 128 bits from the OS, as 32 hex digits.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 16];
@@ -608,7 +611,7 @@ pub fn unsubscribe(conn: &Connection, email: &str) -> Result<Subscriber, Subscri
 
 /// Whether `text` has the shape of an unsubscribe token (see [`new_token`]).
 pub fn is_token(text: &str) -> bool {
-    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+    text.len() == TOKEN_LEN && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Marks the subscriber whose unsubscribe token this is unsubscribed: what the link
