@@ -139,16 +139,19 @@ async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>, _
     }
 }
 
-/// A page in the mail's look: the site's name, one message.
+/// A page in the mail's look (email-templates/digest.html): the blue masthead with the
+/// site's name, the same fonts, colours and 640 px column.
 fn page(state: &AppState, title: &str, body: &str) -> String {
     let site = minijinja::HtmlEscape(&state.config.site.title).to_string();
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · {site}</title><style>\
-         body{{margin:0;background:#f4f4f4;font:16px/1.5 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#222}}\
-         main{{max-width:560px;margin:2em auto;background:#fff;padding:1.5em 2em;border-radius:4px}}\
-         h1{{font-size:1.4em;margin-top:0}}button{{font:inherit;padding:.5em 1.2em;border:0;border-radius:4px;background:#326ce5;color:#fff;cursor:pointer}}\
-         </style></head><body><main><h1>{site}</h1><h2>{title}</h2>{body}</main></body></html>\n"
+         body{{margin:0;padding:24px 12px;background:#eef1f5;font:16px/1.6 -apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2933}}\
+         main{{max-width:640px;margin:0 auto;background:#fff;border-radius:6px}}\
+         header{{background:#326ce5;color:#fff;padding:20px 32px;border-radius:6px 6px 0 0;font-size:15px;font-weight:600;letter-spacing:.02em}}\
+         section{{padding:28px 32px 20px}}h1{{font-size:28px;line-height:1.25;margin:0 0 12px;color:#111827}}\
+         button{{font:inherit;font-weight:600;padding:10px 22px;border:0;border-radius:6px;background:#326ce5;color:#fff;cursor:pointer}}\
+         </style></head><body><main><header>{site}</header><section><h1>{title}</h1>{body}</section></main></body></html>\n"
     )
 }

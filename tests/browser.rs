@@ -1,0 +1,122 @@
+//! The unsubscribe page in a real browser: Debian's Chromium driven through
+//! chromedriver (WebDriver, via fantoccini) against `newsdesk serve` on 127.0.0.1.
+//! A reader opens their link, sees one button, presses it, and is unsubscribed; the
+//! pages are kept as screenshots (desktop and phone width) in `target/ci-artifacts/`.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`.ci/run` installs them, and
+//! sets `NEWSDESK_REQUIRE_BROWSER=1` so that a missing browser fails there). Elsewhere,
+//! without them, the test says so and passes.
+
+mod delivery_common;
+mod support;
+
+use delivery_common::{ListSite, address};
+use fantoccini::{ClientBuilder, Locator};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Kills the child when dropped, so a failed assertion leaves no browser behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn browser_available() -> bool {
+    let present = Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists();
+    if !present && std::env::var_os("NEWSDESK_REQUIRE_BROWSER").is_some() {
+        panic!("NEWSDESK_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing");
+    }
+    if !present {
+        eprintln!("note: browser test skipped: no {CHROMIUM} / {CHROMEDRIVER} (install chromium chromium-driver)");
+    }
+    present
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn status_of(list: &ListSite, email: &str) -> String {
+    list.db().query_row("SELECT status FROM subscribers WHERE email = ?1", [email], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn a_reader_unsubscribes_with_the_one_button_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let list = ListSite::new(1, 2, "");
+    let mut serve = list.site.spawn(&["serve", "--listen", "127.0.0.1:0"]);
+    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let _serve = Killed(serve);
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+
+    let port = free_port();
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _driver = Killed(driver);
+    let profile = tempfile::tempdir().unwrap();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }
+    });
+    let caps: serde_json::Map<String, serde_json::Value> = caps.as_object().unwrap().clone();
+    let mut client = None;
+    for _ in 0..100 {
+        match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let client = client.expect("chromedriver did not start");
+
+    let token = list.token(&address(0));
+    client.set_window_size(1024, 768).await.unwrap();
+    client.goto(&format!("http://{addr}/unsubscribe/{token}")).await.unwrap();
+    let heading = client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(heading, "Unsubscribe");
+    std::fs::write(artifacts().join("serve-unsubscribe.png"), client.screenshot().await.unwrap()).unwrap();
+    client.set_window_size(375, 740).await.unwrap();
+    std::fs::write(artifacts().join("serve-unsubscribe-phone.png"), client.screenshot().await.unwrap()).unwrap();
+    // Loading the page (twice, as a link preview might) changed nothing.
+    client.refresh().await.unwrap();
+    assert_eq!(status_of(&list, &address(0)), "active");
+
+    client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    let done = client.wait().for_element(Locator::XPath("//p[contains(., 'You are unsubscribed')]")).await.unwrap();
+    assert!(done.text().await.unwrap().contains("no further issues"));
+    std::fs::write(artifacts().join("serve-unsubscribed-phone.png"), client.screenshot().await.unwrap()).unwrap();
+    assert_eq!(status_of(&list, &address(0)), "unsubscribed");
+    assert_eq!(status_of(&list, &address(1)), "active");
+    client.close().await.unwrap();
+}
