@@ -14,11 +14,13 @@
 //!
 //! Every answer carries a strict Content-Security-Policy, `Referrer-Policy: no-referrer`
 //! (the URL holds a secret) and `Cache-Control: no-store`; request bodies are capped at
-//! 16 KiB and requests time out. SQLite work runs on the blocking pool, never on the
-//! async threads. Tokens never appear in answers or errors.
+//! 16 KiB and requests time out. SQLite work runs on one database thread ([`db`]), never
+//! on the async threads, with the unsubscribes waiting at a moment in one commit. Tokens
+//! never appear in answers or errors.
+
+mod db;
 
 use crate::config::Config;
-use crate::ops::subscribers::{self as subscriber_ops, Unsubscribe, UnsubscribeError};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -36,15 +38,18 @@ use tower_http::timeout::TimeoutLayer;
 /// The largest request body accepted (a one-click POST is 26 bytes).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// What the handlers share: the config (for the database and the site's name).
+/// What the handlers share: the config (for the site's name) and the database thread.
 #[derive(Clone)]
 pub struct AppState {
     config: Arc<Config>,
+    db: db::Database,
 }
 
 impl AppState {
+    /// Starts the database thread for `config`'s database.
     pub fn new(config: Config) -> AppState {
-        AppState { config: Arc::new(config) }
+        let db = db::Database::start(config.database_path());
+        AppState { config: Arc::new(config), db }
     }
 }
 
@@ -117,21 +122,14 @@ async fn unsubscribe_page(State(state): State<AppState>, Path(_token): Path<Stri
 /// `POST /unsubscribe/{token}`: unsubscribes (committed before the answer). The same
 /// answer for every token, known or not, so the endpoint is no oracle.
 async fn unsubscribe(State(state): State<AppState>, Path(token): Path<String>, _body: Bytes) -> Response {
-    let config = state.config.clone();
-    let done =
-        tokio::task::spawn_blocking(move || subscriber_ops::unsubscribe(&config, &Unsubscribe::Token(token)).map(drop))
-            .await;
-    match done {
-        Ok(Ok(()))
-        | Ok(Err(UnsubscribeError::NotAToken(_)))
-        | Ok(Err(UnsubscribeError::Store(
-            crate::store::subscribers::SubscriberError::UnknownToken
-            | crate::store::subscribers::SubscriberError::NotAToken,
-        ))) => Html(page(&state, "Unsubscribed", "<p>You are unsubscribed: you will get no further issues.</p>"))
-            .into_response(),
+    match state.db.unsubscribe(token).await {
+        db::Unsubscribed::Done => {
+            Html(page(&state, "Unsubscribed", "<p>You are unsubscribed: you will get no further issues.</p>"))
+                .into_response()
+        }
         // A database that cannot be written: say so, so the provider (or the reader)
         // tries again rather than believing it worked.
-        Ok(Err(UnsubscribeError::Store(_))) | Err(_) => (
+        db::Unsubscribed::Failed => (
             StatusCode::SERVICE_UNAVAILABLE,
             Html(page(&state, "Try again", "<p>Unsubscribing failed for a moment. Please try again later.</p>")),
         )
