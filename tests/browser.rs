@@ -12,7 +12,6 @@ mod support;
 
 use delivery_common::{ListSite, address};
 use fantoccini::{ClientBuilder, Locator};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -51,22 +50,15 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-fn status_of(list: &ListSite, email: &str) -> String {
-    list.db().query_row("SELECT status FROM subscribers WHERE email = ?1", [email], |r| r.get(0)).unwrap()
-}
-
 #[tokio::test]
 async fn a_reader_unsubscribes_with_the_one_button_in_chromium() {
     if !browser_available() {
         return;
     }
     let list = ListSite::new(1, 2, "");
-    let mut serve = list.site.spawn(&["serve", "--listen", "127.0.0.1:0"]);
-    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let _serve = Killed(serve);
-    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    let serving = delivery_common::start_serve(&list.site, &["--listen", "127.0.0.1:0"]);
+    let (addr, _stderr) = (serving.addr, serving.stderr);
+    let _serve = Killed(serving.child);
 
     let port = free_port();
     let driver = Command::new(CHROMEDRIVER)
@@ -110,13 +102,13 @@ async fn a_reader_unsubscribes_with_the_one_button_in_chromium() {
     std::fs::write(artifacts().join("serve-unsubscribe-phone.png"), client.screenshot().await.unwrap()).unwrap();
     // Loading the page (twice, as a link preview might) changed nothing.
     client.refresh().await.unwrap();
-    assert_eq!(status_of(&list, &address(0)), "active");
+    assert_eq!(list.status_of(&address(0)), "active");
 
     client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
     let done = client.wait().for_element(Locator::XPath("//p[contains(., 'You are unsubscribed')]")).await.unwrap();
     assert!(done.text().await.unwrap().contains("no further issues"));
     std::fs::write(artifacts().join("serve-unsubscribed-phone.png"), client.screenshot().await.unwrap()).unwrap();
-    assert_eq!(status_of(&list, &address(0)), "unsubscribed");
-    assert_eq!(status_of(&list, &address(1)), "active");
+    assert_eq!(list.status_of(&address(0)), "unsubscribed");
+    assert_eq!(list.status_of(&address(1)), "active");
     client.close().await.unwrap();
 }

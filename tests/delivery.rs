@@ -5,7 +5,7 @@
 mod delivery_common;
 mod support;
 
-use delivery_common::{ListSite, address, header};
+use delivery_common::{ListSite, address, header, wait_until};
 use std::collections::{HashMap, HashSet};
 use support::smtp::SmtpServer;
 use support::text;
@@ -395,15 +395,6 @@ fn a_row_edited_by_hand_into_a_bad_address_fails_alone() {
     let row = &list.ledger()["not an address"];
     assert_eq!(row.state, "failed_permanent");
     assert!(row.reply.as_deref().unwrap().starts_with("not sent: `not an address` is not a valid address"), "{row:?}");
-}
-
-/// Waits (bounded) until `cond` holds.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !cond() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -26,10 +26,6 @@ fn inbox(list: &ListSite, message: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-fn status_of(list: &ListSite, email: &str) -> String {
-    list.db().query_row("SELECT status FROM subscribers WHERE email = ?1", [email], |r| r.get(0)).unwrap()
-}
-
 /// A list whose mail names `lwkd+unsubscribe@example.org` as the mailto unsubscribe.
 fn list_with_mailto(port: u16, n: usize) -> ListSite {
     let list = ListSite::new(port, n, "connections = 1");
@@ -66,8 +62,8 @@ fn a_reply_to_the_mailto_carries_the_token_and_a_bare_request_counts_by_sender()
         "{}",
         text(&out)
     );
-    assert_eq!(status_of(&list, &address(1)), "unsubscribed");
-    assert_eq!(status_of(&list, &address(0)), "active");
+    assert_eq!(list.status_of(&address(1)), "unsubscribed");
+    assert_eq!(list.status_of(&address(0)), "active");
 
     // A mail client's button: to the plain address, from the subscriber.
     let bare = format!(
@@ -77,7 +73,7 @@ fn a_reply_to_the_mailto_carries_the_token_and_a_bare_request_counts_by_sender()
     let out = inbox(&list, &bare);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("(by the sender's address)"), "{}", text(&out));
-    assert_eq!(status_of(&list, &address(2)), "unsubscribed");
+    assert_eq!(list.status_of(&address(2)), "unsubscribed");
 
     // Again: harmless.
     let out = inbox(&list, &reply);
@@ -89,7 +85,7 @@ fn a_reply_to_the_mailto_carries_the_token_and_a_bare_request_counts_by_sender()
     let out = inbox(&list, stranger);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("nobody unsubscribed"), "{}", text(&out));
-    assert_eq!(status_of(&list, &address(0)), "active");
+    assert_eq!(list.status_of(&address(0)), "active");
 }
 
 #[test]

@@ -7,8 +7,8 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use delivery_common::{ListSite, address, header};
-use std::io::{BufRead, BufReader, Read, Write};
+use delivery_common::{ListSite, Serving, address, header, start_serve, wait_until};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use support::smtp::SmtpServer;
 use support::text;
@@ -33,10 +33,6 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: &str) -> (Statu
     (parts.status, parts.headers, String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn status_of(list: &ListSite, email: &str) -> String {
-    list.db().query_row("SELECT status FROM subscribers WHERE email = ?1", [email], |r| r.get(0)).unwrap()
-}
-
 #[tokio::test]
 async fn get_shows_a_button_and_changes_nothing_post_unsubscribes_at_once() {
     let list = ListSite::new(1, 2, "");
@@ -55,14 +51,14 @@ async fn get_shows_a_button_and_changes_nothing_post_unsubscribes_at_once() {
         assert!(headers["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
         assert_eq!(headers["cache-control"], "no-store");
     }
-    assert_eq!(status_of(&list, &address(0)), "active");
+    assert_eq!(list.status_of(&address(0)), "active");
 
     // What a mailbox provider posts (RFC 8058).
     let (status, _, page) = call(&app, "POST", &url, "List-Unsubscribe=One-Click").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("You are unsubscribed"), "{page}");
-    assert_eq!(status_of(&list, &address(0)), "unsubscribed", "committed before the answer");
-    assert_eq!(status_of(&list, &address(1)), "active", "only the holder of the link");
+    assert_eq!(list.status_of(&address(0)), "unsubscribed", "committed before the answer");
+    assert_eq!(list.status_of(&address(1)), "active", "only the holder of the link");
 
     // Repeating it is harmless and answers the same.
     let (again, _, page_again) = call(&app, "POST", &url, "List-Unsubscribe=One-Click").await;
@@ -89,7 +85,7 @@ async fn a_body_over_16_kib_is_refused_and_health_answers() {
     let url = format!("/unsubscribe/{}", list.token(&address(0)));
     let (status, _, _) = call(&app, "POST", &url, &"x".repeat(newsdesk::web::BODY_LIMIT + 1)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(status_of(&list, &address(0)), "active");
+    assert_eq!(list.status_of(&address(0)), "active");
     let (status, _, body) = call(&app, "GET", "/healthz", "").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
 }
@@ -116,16 +112,7 @@ fn one_click_from_a_sent_message_header_over_a_socket_then_sigterm_stops_it() {
     let out = list.send(&[]);
     assert!(out.status.success(), "{}", text(&out));
 
-    let mut serve = list.site.spawn(&["serve", "--listen", "127.0.0.1:0"]);
-    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let Serving { child: mut serve, addr, mut stderr } = start_serve(&list.site, &["--listen", "127.0.0.1:0"]);
 
     // The URL a mailbox provider would post to, from the message the server received.
     let message = server.messages().into_iter().find(|m| m.to.contains(&address(1))).expect("s0001's message");
@@ -133,8 +120,8 @@ fn one_click_from_a_sent_message_header_over_a_socket_then_sigterm_stops_it() {
     let url = unsubscribe.split(['<', '>']).find(|u| u.starts_with("https://")).unwrap().to_string();
     let path = &url[url.find("/unsubscribe/").unwrap()..];
     assert_eq!(http(&addr, "POST", path, "List-Unsubscribe=One-Click").0, 200);
-    assert_eq!(status_of(&list, &address(1)), "unsubscribed");
-    assert_eq!(status_of(&list, &address(0)), "active");
+    assert_eq!(list.status_of(&address(1)), "unsubscribed");
+    assert_eq!(list.status_of(&address(0)), "active");
     assert_eq!(http(&addr, "GET", "/healthz", ""), (200, "ok\n".to_string()));
 
     // SIGTERM: a clean stop.
@@ -184,12 +171,8 @@ fn public_url_makes_the_unsubscribe_link_and_listen_the_address() {
     assert_eq!(token.len(), 32, "{url}");
 
     // `serve` with no --listen takes `[web] listen` and answers that link's path.
-    let mut serve = site.spawn(&["serve"]);
-    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
-    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    let Serving { child: mut serve, addr, stderr: _stderr } = start_serve(&site, &[]);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
     assert_eq!(http(&addr, "POST", &format!("/unsubscribe/{token}"), "List-Unsubscribe=One-Click").0, 200);
     serve.kill().unwrap();
     let _ = serve.wait();
@@ -209,30 +192,12 @@ fn a_public_url_that_is_not_a_plain_http_url_is_a_config_error_at_its_line() {
     }
 }
 
-/// Starts `newsdesk serve --listen 127.0.0.1:0` for `site`; the child and its address.
-fn start_serve(site: &support::Site) -> (std::process::Child, String) {
-    let mut serve = site.spawn(&["serve", "--listen", "127.0.0.1:0"]);
-    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_else(|| panic!("{line:?}"));
-    (serve, addr.to_string())
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !done() {
-        assert!(start.elapsed() < std::time::Duration::from_secs(60), "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn a_reader_who_clicks_one_click_while_a_send_runs_is_not_mailed_by_it() {
     let server = SmtpServer::start();
     server.faults(|f| f.reply_delay = std::time::Duration::from_millis(50));
     let list = ListSite::new(server.port(), 60, "connections = 2");
-    let (mut serve, addr) = start_serve(&list.site);
+    let Serving { child: mut serve, addr, stderr: _stderr } = start_serve(&list.site, &["--listen", "127.0.0.1:0"]);
     let mut send = list.spawn_send();
     wait_until("the send to be under way", || server.count() >= 4);
     // The last subscribers on the list are still to come.
@@ -258,7 +223,7 @@ fn a_reader_who_clicks_one_click_while_a_send_runs_is_not_mailed_by_it() {
 fn every_one_click_answered_200_is_committed_when_serve_is_killed() {
     let list = ListSite::new(1, 400, "");
     let tokens = list.tokens();
-    let (mut serve, addr) = start_serve(&list.site);
+    let Serving { child: mut serve, addr, stderr: _stderr } = start_serve(&list.site, &["--listen", "127.0.0.1:0"]);
     // Four clients post one-clicks as fast as they can; serve is SIGKILLed mid-way.
     let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
@@ -300,6 +265,6 @@ fn every_one_click_answered_200_is_committed_when_serve_is_killed() {
     let answered = answered.lock().unwrap().clone();
     assert!(answered.len() < tokens.len(), "the kill came before the end ({} answered)", answered.len());
     for email in &answered {
-        assert_eq!(status_of(&list, email), "unsubscribed", "{email} got a 200 but is not unsubscribed");
+        assert_eq!(list.status_of(email), "unsubscribed", "{email} got a 200 but is not unsubscribed");
     }
 }

@@ -142,3 +142,40 @@ pub fn header(raw: &[u8], name: &str) -> Option<String> {
     let m = mail_parser::MessageParser::default().parse(raw)?;
     m.header_raw(name).map(|v| v.trim().to_string())
 }
+
+/// Waits (up to 60 s) until `cond` holds.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+impl ListSite {
+    /// `email`'s row in the subscriber list: `active` or `unsubscribed`.
+    pub fn status_of(&self, email: &str) -> String {
+        self.db().query_row("SELECT status FROM subscribers WHERE email = ?1", [email], |r| r.get(0)).unwrap()
+    }
+}
+
+/// What [`start_serve`] started: the child, its address, and its stderr past the first
+/// line (keep it until the child ends: a closed pipe would fail its last message).
+pub struct Serving {
+    pub child: std::process::Child,
+    pub addr: String,
+    pub stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+/// Starts `newsdesk serve ARGS` for `site` and reads the address from its first line.
+pub fn start_serve(site: &Site, args: &[&str]) -> Serving {
+    use std::io::BufRead;
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let mut child = site.spawn(&all);
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_else(|| panic!("{line:?}"));
+    Serving { child, addr: addr.to_string(), stderr }
+}
