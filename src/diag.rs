@@ -63,6 +63,19 @@ pub struct Location {
     pub label: String,
 }
 
+/// `path:line:col` as the first line of a diagnostic shows it (`line` and `column` 0
+/// when unknown), the path relative to `cwd` when below it.
+fn place(file: &Path, line: usize, column: usize, cwd: Option<&Path>) -> String {
+    let mut place = display_path(file, cwd);
+    if line > 0 {
+        let _ = write!(place, ":{line}");
+        if column > 0 {
+            let _ = write!(place, ":{column}");
+        }
+    }
+    place
+}
+
 impl Location {
     pub fn new(file: impl Into<PathBuf>, label: impl Into<String>) -> Self {
         Location { file: file.into(), line: 0, column: 0, span_len: 0, source_line: None, label: label.into() }
@@ -83,14 +96,7 @@ impl Location {
 
     /// Where the place is, as on a diagnostic's first line (`posts/a.md:3:7`).
     fn place(&self, cwd: Option<&Path>) -> String {
-        let mut place = display_path(&self.file, cwd);
-        if self.line > 0 {
-            let _ = write!(place, ":{}", self.line);
-            if self.column > 0 {
-                let _ = write!(place, ":{}", self.column);
-            }
-        }
-        place
+        place(&self.file, self.line, self.column, cwd)
     }
 
     /// The line to show, when there is one short enough to show whole: annotate-snippets
@@ -182,14 +188,7 @@ impl Diagnostic {
             Severity::Warning => "warning",
         };
         if let Some(file) = &self.file {
-            let shown = display_path(file, cwd);
-            out.push_str(&shown);
-            if self.line > 0 {
-                let _ = write!(out, ":{}", self.line);
-                if self.column > 0 {
-                    let _ = write!(out, ":{}", self.column);
-                }
-            }
+            out.push_str(&place(file, self.line, self.column, cwd));
             out.push_str(": ");
         }
         let _ = writeln!(out, "{kind}: {}", self.message);
