@@ -32,9 +32,12 @@ fn the_one_ledger_keeps_every_row_of_both_old_ledgers() {
     let site = migrated_site(9);
     let conn = newsdesk::store::db::open(&site.path(".newsdesk/newsdesk.db")).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let tables = rows(&conn, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
     assert!(!tables.iter().any(|t| t[0].as_deref() == Some("list_sends")), "{tables:?}");
+    for new in ["confirmations", "confirmation_mails"] {
+        assert!(tables.iter().any(|t| t[0].as_deref() == Some(new)), "step 6 adds {new}: {tables:?}");
+    }
 
     // The subscribers, untouched.
     let subs = rows(&conn, "SELECT email, status FROM subscribers ORDER BY id");

@@ -134,7 +134,14 @@ fn run_inner(config: &Config, action: SubscribersCommand, ctx: &Context) -> Resu
                         }
                         Ok(())
                     })?;
-                    eprintln!("{} active, {} unsubscribed", c.active, c.unsubscribed);
+                    if c.pending > 0 {
+                        eprintln!(
+                            "{} active, {} unsubscribed, {} waiting for their confirmation (not on the list yet)",
+                            c.active, c.unsubscribed, c.pending
+                        );
+                    } else {
+                        eprintln!("{} active, {} unsubscribed", c.active, c.unsubscribed);
+                    }
                 }
                 Format::Json => {
                     // One array, written row by row: the list is never held in memory.

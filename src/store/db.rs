@@ -133,6 +133,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id);
     CREATE INDEX deliveries_by_sent_at ON deliveries (sent_at) WHERE state = 'sent';
     CREATE INDEX deliveries_lists ON deliveries (issue, email, id) WHERE kind = 'list';",
+    // 6: double opt-in (src/store/confirmations.rs). An address asked for on the web form
+    // is pending: a `confirmations` row, not a subscriber, so no send can reach it. The
+    // row keeps only the SHA-256 of the secret in the confirm link (the link itself
+    // exists only in the mail) and when it expires. `confirmation_mails` is the ledger of
+    // those mails, kept after the confirmation: `queued` when the request is accepted,
+    // `sending` before the message goes out, `sent` or `failed` after.
+    "CREATE TABLE confirmation_mails (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL COLLATE NOCASE,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+        message_id TEXT,
+        reply TEXT,
+        queued_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX confirmation_mails_by_email ON confirmation_mails (email, queued_at);
+    CREATE INDEX confirmation_mails_queued ON confirmation_mails (id) WHERE state = 'queued';
+    CREATE TABLE confirmations (
+        email TEXT PRIMARY KEY COLLATE NOCASE,
+        name TEXT,
+        token_hash TEXT UNIQUE,
+        requested_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        mail_id INTEGER REFERENCES confirmation_mails (id)
+    );
+    CREATE INDEX confirmations_by_expiry ON confirmations (expires_at);",
 ];
 
 /// Why the database could not be used, worded for the editor: every error names the

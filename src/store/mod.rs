@@ -5,6 +5,8 @@
 //! - [`db`]: opening, migrations, private files, errors that name the database.
 //! - [`clock`]: the one timestamp format.
 //! - [`subscribers`]: the list: import, export, add, unsubscribe.
+//! - [`confirmations`]: double opt-in: pending requests from the web form and the
+//!   ledger of their confirmation mails.
 //! - [`ledger`]: who got which issue: subscriber deliveries and (in [`ledger::list`])
 //!   list sends, in one table and one state vocabulary.
 //! - [`journal`]: the sent journal replayed after a crash.
@@ -13,6 +15,7 @@
 //! Nothing here knows about posts, mail or SMTP: callers hand in ids and addresses.
 
 pub mod clock;
+pub mod confirmations;
 pub mod db;
 pub mod journal;
 pub mod ledger;

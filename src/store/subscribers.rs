@@ -178,7 +178,7 @@ fn older_spelling(email: &str) -> String {
 }
 
 /// Names end up in a `To:` header: control characters and line breaks become spaces.
-fn clean_name(raw: &str) -> Option<String> {
+pub fn clean_name(raw: &str) -> Option<String> {
     let cleaned: String = raw
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| !w.is_empty())
@@ -626,6 +626,24 @@ pub fn unsubscribe_token(conn: &Connection, token: &str) -> Result<Subscriber, S
     mark_unsubscribed(conn, s)
 }
 
+/// Makes the holder of this unsubscribe token active again: the "resubscribe" button
+/// on the page after an unsubscribe. Holding the token proves the mailbox, as a
+/// confirm link does. Returns the subscriber as they were before.
+pub fn resubscribe_token(conn: &Connection, token: &str) -> Result<Subscriber, SubscriberError> {
+    let token = token.trim().to_ascii_lowercase();
+    if !is_token(&token) {
+        return Err(SubscriberError::NotAToken);
+    }
+    let s = query_one(conn, "WHERE token = ?1", &token)?.ok_or(SubscriberError::UnknownToken)?;
+    if s.status == SubscriberStatus::Unsubscribed {
+        conn.execute(
+            "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, subscribed_at = ?2 WHERE id = ?1",
+            params![s.id, clock::now()],
+        )?;
+    }
+    Ok(s)
+}
+
 fn mark_unsubscribed(conn: &Connection, s: Subscriber) -> Result<Subscriber, SubscriberError> {
     if s.status == SubscriberStatus::Active {
         conn.execute(
@@ -705,14 +723,20 @@ pub fn export_csv(conn: &Connection, all: bool, out: impl Write) -> Result<usize
 pub struct SubscriberCounts {
     pub active: i64,
     pub unsubscribed: i64,
+    /// Addresses that asked on the web form and have not confirmed yet (not on the
+    /// list: see [`super::confirmations`]).
+    pub pending: i64,
 }
 
-/// How many subscribers are active and unsubscribed.
+/// How many subscribers are active and unsubscribed, and how many addresses wait for
+/// their confirmation.
 pub fn counts(conn: &Connection) -> Result<SubscriberCounts, SubscriberError> {
     Ok(conn.query_row(
-        "SELECT COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(status = 'unsubscribed'), 0) FROM subscribers",
-        [],
-        |r| Ok(SubscriberCounts { active: r.get(0)?, unsubscribed: r.get(1)? }),
+        "SELECT COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(status = 'unsubscribed'), 0),
+                (SELECT COUNT(*) FROM confirmations WHERE expires_at > ?1)
+         FROM subscribers",
+        [clock::now()],
+        |r| Ok(SubscriberCounts { active: r.get(0)?, unsubscribed: r.get(1)?, pending: r.get(2)? }),
     )?)
 }
 
