@@ -227,6 +227,32 @@ pub struct WebConfig {
     /// `{public_url}/unsubscribe/{token}` unless `[subscribers] unsubscribe_url` says
     /// otherwise.
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks such
+    /// as `"10.0.0.0/8"`): the subscribe form's limits per client count the address
+    /// the proxy saw, not the proxy's. Nobody else's header counts.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// The pages' templates (`web-templates/` by default, which may be missing: the
+    /// built-in pages are used). A folder named here must exist.
+    pub templates: Option<PathBuf>,
+    /// How long a confirmation link works, and how long an address waits before it can
+    /// get another confirmation mail.
+    #[serde(default = "default_confirm_hours")]
+    pub confirm_hours: u32,
+    /// `trusted_proxies`, parsed (checked when the config is read).
+    #[serde(skip)]
+    pub trusted: Vec<ipnet::IpNet>,
+}
+
+fn default_confirm_hours() -> u32 {
+    168
+}
+
+/// One `trusted_proxies` entry: an address (`127.0.0.1`, `::1`) or a network
+/// (`10.0.0.0/8`).
+pub fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
+    let entry = entry.trim();
+    entry.parse::<ipnet::IpNet>().ok().or_else(|| entry.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 fn default_listen() -> std::net::SocketAddr {
@@ -287,7 +313,7 @@ pub fn load(path: &Path) -> Result<Config, Vec<Diagnostic>> {
 
 /// Parses config text; `path` is used for messages and to resolve relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| vec![toml_error(&e, text, path)])?;
+    let mut raw: RawConfig = toml::from_str(text).map_err(|e| vec![toml_error(&e, text, path)])?;
     let mut problems = Vec::new();
     let spans = Spans::new(text);
     let mut err = |code: &'static str, section: &str, key: &str, msg: String, help: String| {
@@ -429,6 +455,30 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
             why,
             "write the address readers use, e.g. `public_url = \"https://lwkd.example.org\"`".into(),
         );
+    }
+    if let Some(web) = &mut raw.web {
+        for entry in &web.trusted_proxies {
+            match parse_proxy(entry) {
+                Some(net) => web.trusted.push(net),
+                None => err(
+                    "bad-trusted-proxy",
+                    "web",
+                    "trusted_proxies",
+                    format!("`{entry}` in `trusted_proxies` is not an IP address or network"),
+                    "write addresses or networks, e.g. `trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]`".into(),
+                ),
+            }
+        }
+        if !(1..=8760).contains(&web.confirm_hours) {
+            let what = expectation("web", "confirm_hours").unwrap_or("a number of hours");
+            err(
+                "bad-config-value",
+                "web",
+                "confirm_hours",
+                format!("`confirm_hours` must be {what}"),
+                "e.g. `confirm_hours = 168` (a week)".into(),
+            );
+        }
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -630,6 +680,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("", "web", "a section: `[web]` with `key = value` lines below it"),
     ("web", "listen", "an address and port in quotes, e.g. `\"127.0.0.1:8080\"`"),
     ("web", "public_url", "an http(s) URL in quotes, e.g. `\"https://lwkd.example.org\"`"),
+    ("web", "trusted_proxies", "a list of IP addresses or networks in quotes, e.g. `[\"127.0.0.1\"]`"),
+    ("web", "templates", "a folder path in quotes, e.g. `\"web-templates\"`"),
+    ("web", "confirm_hours", "a whole number of hours between 1 and 8760"),
 ];
 
 /// What `key` in `[section]` must be, in the editor's words.
@@ -1125,8 +1178,28 @@ id = "jekyll"
         ("", "subscribers", "1", "`subscribers` must be a section"),
         ("web", "listen", "1", "`listen` must be an address and port in quotes"),
         ("web", "public_url", "1", "`public_url` must be an http(s) URL in quotes"),
+        ("web", "trusted_proxies", "1", "`trusted_proxies` must be a list of IP addresses or networks"),
+        ("web", "templates", "1", "`templates` must be a folder path in quotes"),
+        ("web", "confirm_hours", "\"x\"", "`confirm_hours` must be a whole number of hours between 1 and 8760"),
         ("", "web", "1", "`web` must be a section"),
     ];
+
+    #[test]
+    fn web_proxies_and_confirm_hours_are_checked_at_their_line() {
+        let (text, line) = config_with("web", "trusted_proxies", "[\"127.0.0.1\", \"10.0.0.0/8\", \"proxy.local\"]");
+        let ds = errors(&text);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert!(ds[0].message.contains("`proxy.local` in `trusted_proxies` is not an IP address"), "{}", ds[0].message);
+        assert_eq!(ds[0].line, line);
+        let (text, line) = config_with("web", "confirm_hours", "0");
+        let ds = errors(&text);
+        assert!(ds[0].message.contains("`confirm_hours` must be a whole number of hours between 1 and 8760"));
+        assert_eq!(ds[0].line, line);
+        let (text, _) = config_with("web", "trusted_proxies", "[\"127.0.0.1\", \"::1\", \"10.0.0.0/8\"]");
+        let web = parse(&text, Path::new("config.toml")).unwrap().web.unwrap();
+        assert_eq!(web.trusted.len(), 3);
+        assert_eq!(web.confirm_hours, 168);
+    }
 
     /// `key = value` placed in `section` of a config that is otherwise fine, and its line.
     fn config_with(section: &str, key: &str, value: &str) -> (String, usize) {

@@ -7,7 +7,7 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use delivery_common::{ListSite, Serving, address, header, start_serve, wait_until};
+use delivery_common::{ListSite, Serving, address, header, start_serve, wait_until, web_config, web_site};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use support::smtp::SmtpServer;
@@ -17,7 +17,7 @@ use tower::ServiceExt;
 /// The router over `list`'s config.
 fn app(list: &ListSite) -> axum::Router {
     let config = newsdesk::config::load(&list.site.path("config.toml")).unwrap();
-    newsdesk::web::router(newsdesk::web::AppState::new(config))
+    newsdesk::web::router(newsdesk::web::AppState::new(config).unwrap())
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, body: &str) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -140,22 +140,6 @@ fn serve_refuses_an_address_that_is_not_loopback() {
     let out = list.site.run(&["serve", "--listen", "0.0.0.0:0"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("is not a loopback address"), "{}", text(&out));
-}
-
-/// A site whose unsubscribe link comes from `[web] public_url` (no `unsubscribe_url`).
-fn web_config(port: u16, web: &str) -> support::Site {
-    let config = delivery_common::config(port, "connections = 1")
-        .replace("unsubscribe_url = \"https://lwkd.example.org/unsubscribe/{token}\"\n", "");
-    support::Site::new(&format!("{config}\n[web]\n{web}\n"))
-}
-
-/// [`web_config`] with one subscriber.
-fn web_site(port: u16, web: &str) -> support::Site {
-    let site = web_config(port, web);
-    std::fs::write(site.path("list.csv"), "email\nreader@example.org\n").unwrap();
-    let out = site.run(&["subscribers", "import", "list.csv"]);
-    assert!(out.status.success(), "{}", text(&out));
-    site
 }
 
 #[test]

@@ -100,9 +100,9 @@ pub enum Command {
         after_help = "Pipe the mail to `[email] unsubscribe_mailto` here, e.g. in /etc/aliases:\n  lwkd-unsubscribe: \"|newsdesk -c /srv/lwkd/config.toml inbox\"\nA token in the message (the address `lwkd+unsubscribe+TOKEN@...` that subscriber mail names, or a quoted\nunsubscribe link) wins; else the sender is unsubscribed. Exit status: 0 when handled, 75 (try again) when\nthe database cannot be used."
     )]
     Inbox,
-    /// Serve the subscriber web endpoints (one-click unsubscribe) on 127.0.0.1.
+    /// Serve the subscriber web endpoints (subscribe with double opt-in, one-click unsubscribe) on 127.0.0.1.
     #[command(
-        after_help = "Run it behind a reverse proxy that terminates TLS; `[subscribers] unsubscribe_url` should point\nat its `/unsubscribe/{token}`. Stops on SIGTERM or Ctrl-C after the requests in flight."
+        after_help = "Run it behind a reverse proxy that terminates TLS and set `[web] public_url` to the address readers\nuse: subscriber mail then links to its `/unsubscribe/{token}`, and `/subscribe` takes sign-ups (confirmed\nby mail). Logs one line per request on stderr, tokens masked. Stops on SIGTERM or Ctrl-C after the\nrequests in flight."
     )]
     Serve(serve::ServeArgs),
     /// Show the subscriber send ledger: counts per state and permanent failures.
@@ -187,7 +187,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Subscribers { action } => subscribers::run(&config, action, &ctx),
         Command::Unsubscribe { token, email } => subscribers::run_unsubscribe(&config, token, email, &ctx),
         Command::Status { post, format } => status::run(&config, post, format),
-        Command::Serve(args) => serve::run(&config, &args),
+        Command::Serve(args) => serve::run(&config, &args, &ctx),
         Command::Inbox => inbox::run(&config, &ctx),
     }
 }

@@ -11,6 +11,7 @@
 //! Values that are the same for every recipient can be tested in templates
 //! (`{% if unsubscribe_url %}`); the per-recipient ones can only be printed.
 
+pub mod confirmation;
 pub mod lint;
 pub mod settings;
 mod splice;

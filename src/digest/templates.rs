@@ -1,23 +1,63 @@
-//! The digest's templates (`subject.txt`, `digest.txt`, `digest.html`), rendered with
-//! minijinja. Editors change them freely; a mistake is reported with the template
-//! file, line and minijinja's message, like any other diagnostic.
+//! The templates newsdesk renders with minijinja: the digest's (`subject.txt`,
+//! `digest.txt`, `digest.html`), the confirmation mail's, and the web pages of `serve`.
+//! Editors change them freely; a mistake is reported with the template file, line and
+//! minijinja's message, like any other diagnostic.
 //!
-//! The defaults ship in `email-templates/` and are also built into the binary, so a
-//! site without that folder still gets a digest.
+//! The defaults ship in `email-templates/` and `web-templates/` and are also built into
+//! the binary, so a site without those folders still works. A folder may hold only the
+//! files an editor changed: the others fall back to the defaults.
 
 use crate::diag::{Diagnostic, line_at};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 use std::path::{Path, PathBuf};
 use unicode_width::UnicodeWidthStr;
 
-/// The template files, in the order they are rendered.
-pub const NAMES: [&str; 3] = ["subject.txt", "digest.html", "digest.txt"];
+/// A set of templates that are loaded together: their names and built-in defaults,
+/// the config key that names their folder, and what they may use (for error hints).
+pub struct TemplateSet {
+    pub files: &'static [(&'static str, &'static str)],
+    /// `[email] templates`
+    pub key: &'static str,
+    pub available: &'static str,
+}
 
-const BUILT_IN: [(&str, &str); 3] = [
-    ("subject.txt", include_str!("../../email-templates/subject.txt")),
-    ("digest.html", include_str!("../../email-templates/digest.html")),
-    ("digest.txt", include_str!("../../email-templates/digest.txt")),
-];
+/// The digest's templates, in the order they are rendered.
+pub const DIGEST: TemplateSet = TemplateSet {
+    files: &[
+        ("subject.txt", include_str!("../../email-templates/subject.txt")),
+        ("digest.html", include_str!("../../email-templates/digest.html")),
+        ("digest.txt", include_str!("../../email-templates/digest.txt")),
+    ],
+    key: "`templates` under `[email]`",
+    available: "site, post, html, text, toc, subject, sender, list, feed_url, unsubscribe_url, unsubscribe_page, unsubscribe_mailto, unsubscribe_address, subscriber",
+};
+
+/// The confirmation mail of a subscribe request (double opt-in), beside the digest's.
+pub const CONFIRMATION: TemplateSet = TemplateSet {
+    files: &[
+        ("confirm-subject.txt", include_str!("../../email-templates/confirm-subject.txt")),
+        ("confirm.html", include_str!("../../email-templates/confirm.html")),
+        ("confirm.txt", include_str!("../../email-templates/confirm.txt")),
+    ],
+    key: "`templates` under `[email]`",
+    available: "site, email, name, confirm_url, confirm_hours, confirm_period, subscribe_url",
+};
+
+/// The pages of `newsdesk serve`.
+pub const WEB: TemplateSet = TemplateSet {
+    files: &[
+        ("layout.html", include_str!("../../web-templates/layout.html")),
+        ("subscribe.html", include_str!("../../web-templates/subscribe.html")),
+        ("check-your-inbox.html", include_str!("../../web-templates/check-your-inbox.html")),
+        ("confirm.html", include_str!("../../web-templates/confirm.html")),
+        ("confirmed.html", include_str!("../../web-templates/confirmed.html")),
+        ("unsubscribe.html", include_str!("../../web-templates/unsubscribe.html")),
+        ("unsubscribed.html", include_str!("../../web-templates/unsubscribed.html")),
+        ("error.html", include_str!("../../web-templates/error.html")),
+    ],
+    key: "`templates` under `[web]`",
+    available: "site (title, base_url, language), and per page: email, name, error, confirm_hours, confirm_period, resubscribed, heading, status, message",
+};
 
 /// One template's text and where it came from.
 #[derive(Debug, Clone)]
@@ -42,6 +82,7 @@ impl TemplateFile {
 pub struct Templates {
     env: Environment<'static>,
     pub files: Vec<TemplateFile>,
+    available: &'static str,
 }
 
 impl std::fmt::Debug for Templates {
@@ -50,20 +91,30 @@ impl std::fmt::Debug for Templates {
     }
 }
 
-/// Reads the templates from `dir`. A file missing from the folder falls back to the
-/// built-in default; when `dir` itself is missing, that is an error unless
-/// `allow_built_in` (the folder was not named in the config).
+/// Reads the digest's templates from `dir` (see [`load_set`]).
 pub fn load(dir: &Path, allow_built_in: bool, config_path: &Path) -> Result<Templates, Vec<Diagnostic>> {
+    load_set(&DIGEST, dir, allow_built_in, config_path)
+}
+
+/// Reads `set` from `dir`. A file missing from the folder falls back to the built-in
+/// default; when `dir` itself is missing, that is an error unless `allow_built_in`
+/// (the folder was not named in the config).
+pub fn load_set(
+    set: &TemplateSet,
+    dir: &Path,
+    allow_built_in: bool,
+    config_path: &Path,
+) -> Result<Templates, Vec<Diagnostic>> {
     if !dir.is_dir() && !allow_built_in {
         return Err(vec![
-            Diagnostic::error("no-templates", format!("the email templates folder `{}` does not exist", dir.display()))
+            Diagnostic::error("no-templates", format!("the templates folder `{}` does not exist", dir.display()))
                 .in_file(config_path)
-                .help("fix `templates` under `[email]`, or remove it to use the built-in templates"),
+                .help(format!("fix {}, or remove it to use the built-in templates", set.key)),
         ]);
     }
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    for (name, default) in BUILT_IN {
+    for &(name, default) in set.files {
         let path = dir.join(name);
         match std::fs::read_to_string(&path) {
             Ok(source) => files.push(TemplateFile { name, path: Some(path), source }),
@@ -83,17 +134,17 @@ pub fn load(dir: &Path, allow_built_in: bool, config_path: &Path) -> Result<Temp
     let mut env = environment();
     for f in &files {
         if let Err(e) = env.add_template_owned(f.name, f.source.clone()) {
-            problems.push(diagnostic(&e, &files));
+            problems.push(diagnostic(&e, &files, set.available));
         }
     }
-    if problems.is_empty() { Ok(Templates { env, files }) } else { Err(problems) }
+    if problems.is_empty() { Ok(Templates { env, files, available: set.available }) } else { Err(problems) }
 }
 
 impl Templates {
     /// Renders one template; an error names the template file and line.
     pub fn render(&self, name: &str, context: &Value) -> Result<String, Diagnostic> {
-        let t = self.env.get_template(name).map_err(|e| diagnostic(&e, &self.files))?;
-        t.render(context).map_err(|e| diagnostic(&e, &self.files))
+        let t = self.env.get_template(name).map_err(|e| diagnostic(&e, &self.files, self.available))?;
+        t.render(context).map_err(|e| diagnostic(&e, &self.files, self.available))
     }
 
     /// The file a template was read from.
@@ -143,16 +194,16 @@ fn wrap(value: String, width: Option<usize>) -> String {
 }
 
 /// A minijinja error as a diagnostic pointing at the template's file and line.
-fn diagnostic(e: &Error, files: &[TemplateFile]) -> Diagnostic {
+fn diagnostic(e: &Error, files: &[TemplateFile], available: &str) -> Diagnostic {
     let name = e.name().unwrap_or("template");
     let file = files.iter().find(|f| f.name == name);
     let message = match e.detail() {
         Some(detail) => format!("{}: {detail}", e.kind()),
         None => e.kind().to_string(),
     };
-    let mut d = Diagnostic::error("template-error", format!("in template `{name}`: {message}")).help(
-        "fix the template (syntax: https://docs.rs/minijinja/latest/minijinja/syntax/); available: site, post, html, text, toc, subject, sender, list, feed_url, unsubscribe_url, unsubscribe_page, unsubscribe_mailto, unsubscribe_address, subscriber",
-    );
+    let mut d = Diagnostic::error("template-error", format!("in template `{name}`: {message}")).help(format!(
+        "fix the template (syntax: https://docs.rs/minijinja/latest/minijinja/syntax/); available: {available}"
+    ));
     match file {
         Some(TemplateFile { path: Some(path), source, .. }) => {
             d = d.in_file(path);

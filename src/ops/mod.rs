@@ -10,4 +10,5 @@ pub mod preview;
 pub mod send;
 pub mod send_subscribers;
 pub mod status;
+pub mod subscribe;
 pub mod subscribers;

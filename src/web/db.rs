@@ -1,9 +1,12 @@
 //! The web service's one database thread: it keeps one connection and commits every
 //! unsubscribe waiting at that moment in one transaction (group commit), then answers
 //! each, so concurrent one-clicks share an fsync instead of queueing on SQLite's lock.
-//! A request is answered only after the commit that holds it.
+//! A request is answered only after the commit that holds it. The rarer requests
+//! (subscribe, confirm, resubscribe) run on the same thread one at a time, as
+//! closures over the connection ([`Database::call`]).
 
-use crate::store::subscribers;
+use crate::store::subscribers::{self, SubscriberError};
+use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -17,7 +20,14 @@ pub enum Unsubscribed {
     Failed,
 }
 
-type Job = (String, oneshot::Sender<Unsubscribed>);
+/// A closure run on the thread; it gets `None` when the database cannot be opened.
+type Call = Box<dyn FnOnce(Option<&mut Connection>) + Send>;
+
+/// Work for the thread.
+enum Job {
+    Unsubscribe(String, oneshot::Sender<Unsubscribed>),
+    Call(Call),
+}
 
 /// Most unsubscribes in one transaction.
 const MAX_BATCH: usize = 256;
@@ -42,20 +52,46 @@ impl Database {
     /// Unsubscribes the holder of `token`; resolves once that is committed.
     pub async fn unsubscribe(&self, token: String) -> Unsubscribed {
         let (tx, rx) = oneshot::channel();
-        if self.jobs.send((token, tx)).is_err() {
+        if self.jobs.send(Job::Unsubscribe(token, tx)).is_err() {
             return Unsubscribed::Failed;
         }
         rx.await.unwrap_or(Unsubscribed::Failed)
+    }
+
+    /// Runs `f` on the database thread. `Err(())` when the database cannot be used (the
+    /// caller answers "try again"); `f` manages its own transaction.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, SubscriberError> + Send + 'static,
+    ) -> Result<T, ()> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Call(Box::new(move |conn| {
+            let result = match conn {
+                Some(c) => f(c).map_err(drop),
+                None => Err(()),
+            };
+            let _ = tx.send(result);
+        }));
+        if self.jobs.send(job).is_err() {
+            return Err(());
+        }
+        rx.await.unwrap_or(Err(()))
     }
 }
 
 fn run(path: PathBuf, rx: mpsc::Receiver<Job>) {
     let mut conn = None;
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        let mut unsubscribes = Vec::new();
+        let mut calls = Vec::new();
+        let mut take = |job| match job {
+            Job::Unsubscribe(token, reply) => unsubscribes.push((token, reply)),
+            Job::Call(f) => calls.push(f),
+        };
+        take(first);
+        for _ in 1..MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => take(job),
                 Err(_) => break,
             }
         }
@@ -63,24 +99,29 @@ fn run(path: PathBuf, rx: mpsc::Receiver<Job>) {
             // An existing list only: serve never creates an empty database.
             conn = subscribers::open_existing(&path).ok();
         }
-        let outcome = match conn.as_mut() {
-            Some(c) => apply(c, &batch),
-            None => Err(()),
-        };
-        if outcome.is_err() {
-            // Reopen next time: the file may have been replaced or repaired.
-            conn = None;
+        if !unsubscribes.is_empty() {
+            let outcome = match conn.as_mut() {
+                Some(c) => apply(c, &unsubscribes),
+                None => Err(()),
+            };
+            if outcome.is_err() {
+                // Reopen next time: the file may have been replaced or repaired.
+                conn = None;
+            }
+            let answer = if outcome.is_ok() { Unsubscribed::Done } else { Unsubscribed::Failed };
+            for (_, reply) in unsubscribes {
+                let _ = reply.send(answer);
+            }
         }
-        let answer = if outcome.is_ok() { Unsubscribed::Done } else { Unsubscribed::Failed };
-        for (_, reply) in batch {
-            let _ = reply.send(answer);
+        for f in calls {
+            f(conn.as_mut());
         }
     }
 }
 
 /// Every token of `batch` in one immediate transaction; an unknown or malformed token
 /// changes nothing and fails nothing.
-fn apply(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<(), ()> {
+fn apply(conn: &mut Connection, batch: &[(String, oneshot::Sender<Unsubscribed>)]) -> Result<(), ()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(drop)?;
     for (token, _) in batch {
         match subscribers::unsubscribe_token(&tx, token) {

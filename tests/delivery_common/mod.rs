@@ -179,3 +179,20 @@ pub fn start_serve(site: &Site, args: &[&str]) -> Serving {
     let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_else(|| panic!("{line:?}"));
     Serving { child, addr: addr.to_string(), stderr }
 }
+
+/// A site whose unsubscribe link comes from `[web] public_url` (no `unsubscribe_url`),
+/// with `web` as the `[web]` section.
+pub fn web_config(port: u16, web: &str) -> Site {
+    let config = config(port, "connections = 1")
+        .replace("unsubscribe_url = \"https://lwkd.example.org/unsubscribe/{token}\"\n", "");
+    Site::new(&format!("{config}\n[web]\n{web}\n"))
+}
+
+/// [`web_config`] with one subscriber, `reader@example.org`.
+pub fn web_site(port: u16, web: &str) -> Site {
+    let site = web_config(port, web);
+    std::fs::write(site.path("list.csv"), "email\nreader@example.org\n").unwrap();
+    let out = site.run(&["subscribers", "import", "list.csv"]);
+    assert!(out.status.success(), "{}", support::text(&out));
+    site
+}
