@@ -298,6 +298,18 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
+/// Makes `conn` wait for a lock held by another process (a send's commits) by trying
+/// again every 0.2 ms, for up to 5 s, instead of SQLite's default waits, which grow to
+/// 100 ms: for a web answer that should take milliseconds while a send commits many
+/// times a second.
+pub fn retry_locks_quickly(conn: &mut Connection) -> rusqlite::Result<()> {
+    fn retry(attempts: i32) -> bool {
+        std::thread::sleep(Duration::from_micros(200));
+        attempts < 25_000
+    }
+    conn.busy_handler(Some(retry))
+}
+
 /// A database in memory with the current schema, for tests and fuzzing.
 pub fn open_in_memory() -> Result<Connection, DbError> {
     let path = Path::new(":memory:");
