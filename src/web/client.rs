@@ -22,7 +22,8 @@ pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> IpAddr {
     forwarded_client(peer, &parts.headers, trusted)
 }
 
-fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+/// [`client_ip`] for a peer address and the request's headers.
+pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;

@@ -23,7 +23,7 @@
 //! on the async threads; mails go out from a thread of their own ([`mailer`]). Tokens
 //! never appear in answers, errors or the access log.
 
-mod client;
+pub mod client;
 mod db;
 mod mailer;
 
@@ -230,8 +230,8 @@ async fn unsubscribe_page(State(state): State<AppState>, Path(_token): Path<Stri
     state.page(StatusCode::OK, "unsubscribe.html", minijinja::context! {})
 }
 
-/// The fields of a form-encoded body (the first of each name); other bodies have none.
-fn form_fields(headers: &HeaderMap, body: &[u8]) -> Vec<(String, String)> {
+/// The fields of a form-encoded body, in order; other bodies have none.
+pub fn form_fields(headers: &HeaderMap, body: &[u8]) -> Vec<(String, String)> {
     let urlencoded = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
