@@ -123,10 +123,33 @@ fn assert_verifies(messages: &[Vec<u8>], txt: &str) {
         let sig = headers.split("DKIM-Signature:").nth(1).unwrap();
         let sig: String = sig.split("\r\n").take_while(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
         let h = sig.split("h=").nth(1).unwrap().split(';').next().unwrap().to_ascii_lowercase();
-        for covered in ["from", "to", "subject", "message-id", "list-unsubscribe", "list-unsubscribe-post"] {
+        for covered in
+            ["from", "to", "subject", "message-id", "content-type", "list-unsubscribe", "list-unsubscribe-post"]
+        {
             assert!(h.split(':').any(|x| x.trim() == covered), "{covered} is not signed: h={h}");
         }
+        // Over-signed: named once more than they occur.
+        let named = |n: &str| h.split(':').filter(|x| x.trim() == n).count();
+        assert_eq!(named("from"), 2, "h={h}");
+        assert_eq!(named("subject"), 2, "h={h}");
     }
+    // A header added in transit breaks the signature: a second From or Subject, a
+    // List-Unsubscribe pointing elsewhere, a changed Content-Type.
+    for (what, find, insert) in [
+        ("a second From", "\r\nFrom:", "\r\nFrom: Mallory <m@example.net>"),
+        ("a second Subject", "\r\nSubject:", "\r\nSubject: Act now"),
+        ("another List-Unsubscribe", "\r\nFrom:", "\r\nList-Unsubscribe: <https://evil.example/u>"),
+    ] {
+        let text = String::from_utf8_lossy(&messages[0]).into_owned();
+        let at = text.find(find).unwrap_or_else(|| panic!("{find:?} in the message"));
+        let tampered = format!("{}{insert}{}", &text[..at], &text[at..]);
+        let results = rt.block_on(verify(tampered.as_bytes(), txt));
+        assert!(!results.contains(&DkimResult::Pass), "{what} kept the signature valid: {results:?}");
+    }
+    let text = String::from_utf8_lossy(&messages[0]).into_owned();
+    let changed = text.replacen("Content-Type: multipart/alternative;", "Content-Type: multipart/mixed;", 1);
+    assert_ne!(changed, text);
+    assert!(!rt.block_on(verify(changed.as_bytes(), txt)).contains(&DkimResult::Pass), "Content-Type is not covered");
     // A changed body no longer verifies: the verifier really checks.
     let mut tampered = messages[0].clone();
     let at = tampered.windows(4).rposition(|w| w == b"LWKD").expect("the body mentions LWKD");

@@ -116,18 +116,16 @@ pub fn for_recipient(
     let parts = digest.parts_for(&recipient);
     report.extend(lint::lint(digest, &parts));
     let message = match digest.message_for(&recipient) {
-        Ok(mut m) => {
-            if let Some(s) = signer {
-                s.sign(&mut m);
-            }
-            m
-        }
+        Ok(m) => m,
         Err(e) => {
             report.push(Diagnostic::error("bad-message", format!("cannot build the message: {e}")));
             return None;
         }
     };
-    let eml = message.formatted();
+    let eml = match signer {
+        Some(s) => s.sign(&message.formatted()),
+        None => message.formatted(),
+    };
     let envelope = message.envelope().clone();
     let s = &digest.settings;
     let summary = MessageSummary {

@@ -153,11 +153,12 @@ impl SubscriberSend {
         let render = |row: &Row| -> Result<Outgoing, String> {
             let r = recipient_for(digest, row, url_template)?;
             let message_id = digest.message_id_for(&r);
-            let mut message = digest.message_for(&r).map_err(|e| format!("cannot build the message: {e}"))?;
-            if let Some(s) = signer {
-                s.sign(&mut message);
-            }
-            Ok(Outgoing { envelope: message.envelope().clone(), bytes: message.formatted(), message_id })
+            let message = digest.message_for(&r).map_err(|e| format!("cannot build the message: {e}"))?;
+            let bytes = match signer {
+                Some(s) => s.sign(&message.formatted()),
+                None => message.formatted(),
+            };
+            Ok(Outgoing { envelope: message.envelope().clone(), bytes, message_id })
         };
         let request = Request {
             database: self.database.clone(),

@@ -122,11 +122,11 @@ impl ConfirmationSender {
         )? {
             return Ok(Mailed::Dropped { email });
         }
-        let mut message = rendered.message;
-        if let Some(s) = &self.signer {
-            s.sign(&mut message);
-        }
-        let bytes = message.formatted();
+        let message = rendered.message;
+        let bytes = match &self.signer {
+            Some(s) => s.sign(&message.formatted()),
+            None => message.formatted(),
+        };
         match transport::send_with_retry(&self.mailer, message.envelope(), &bytes, self.policy, |_, _, _| {}) {
             Ok(accepted) => {
                 confirmations::finish(conn, mail.id, Ok(&accepted.reply), Utc::now())?;
