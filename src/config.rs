@@ -182,6 +182,12 @@ pub struct SmtpConfig {
     pub max_attempts: u32,
     /// Wait before the first retry of a temporary failure; doubled for each further one.
     pub retry_delay_secs: f64,
+    /// Extra trusted roots for the server's certificate (PEM, one or more): a company
+    /// relay's private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Which roots are trusted besides `ca_file`: `"webpki"` (Mozilla's, built in) or
+    /// `"system"` (the machine's store, `/etc/ssl/certs`).
+    pub tls_roots: String,
 }
 
 impl Default for SmtpConfig {
@@ -199,6 +205,8 @@ impl Default for SmtpConfig {
             max_per_hour: 0,
             max_attempts: 5,
             retry_delay_secs: 2.0,
+            ca_file: None,
+            tls_roots: "webpki".into(),
         }
     }
 }
@@ -583,6 +591,15 @@ pub fn smtp_checks(smtp: &SmtpConfig, err: &mut impl FnMut(&'static str, &str, &
             "use \"starttls\" (port 587), \"tls\" (port 465, sometimes called SSL) or \"none\" (localhost only)".into(),
         ),
     }
+    if !matches!(smtp.tls_roots.as_str(), "webpki" | "system") {
+        err(
+            "bad-tls-roots",
+            "smtp",
+            "tls_roots",
+            format!("unknown `tls_roots = \"{}\"`: it must be \"webpki\" or \"system\"", smtp.tls_roots),
+            "\"webpki\" trusts Mozilla's roots (built in), \"system\" the machine's store; add a private CA with `ca_file`".into(),
+        );
+    }
     if let Some(var) = &smtp.password_env
         && !is_env_name(var)
     {
@@ -671,6 +688,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("smtp", "max_per_hour", "a whole number, 0 or more (0: no limit)"),
     ("smtp", "max_attempts", "a whole number between 1 and 100"),
     ("smtp", "retry_delay_secs", "a number of seconds between 0 and 3600"),
+    ("smtp", "ca_file", "a file path in quotes, e.g. `\"relay-ca.pem\"`"),
+    ("smtp", "tls_roots", "`\"webpki\"` or `\"system\"` in quotes"),
     ("subscribers", "database", "a file path in quotes"),
     (
         "subscribers",
@@ -1170,6 +1189,8 @@ id = "jekyll"
         ("smtp", "max_per_hour", "-1", "`max_per_hour` must be a whole number, 0 or more"),
         ("smtp", "max_attempts", "5000000000", "`max_attempts` must be a whole number between 1 and 100"),
         ("smtp", "retry_delay_secs", "\"2s\"", "`retry_delay_secs` must be a number of seconds between 0 and 3600"),
+        ("smtp", "ca_file", "1", "`ca_file` must be a file path in quotes"),
+        ("smtp", "tls_roots", "1", "`tls_roots` must be `\"webpki\"` or `\"system\"`"),
         ("subscribers", "database", "1", "`database` must be a file path in quotes"),
         ("subscribers", "unsubscribe_url", "1", "`unsubscribe_url` must be an http(s) URL"),
         ("", "feeds", "1", "`feeds` must be a section"),

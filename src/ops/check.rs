@@ -126,6 +126,10 @@ fn mail_checks(config: &Config, archive: &Archive, selection: Selection) -> Vec<
     // `[email]` and its DKIM key are checked even when there is no issue to render, as
     // `preview` and `send` would read them.
     let mut out = crate::transport::dkim::Signer::for_command(config).err().into_iter().collect::<Vec<_>>();
+    // The SMTP settings as a send resolves them (`ca_file` read), without the password.
+    if config.email.as_ref().is_some_and(|e| e.transport == "smtp") {
+        out.extend(crate::transport::smtp_server(config, false).err());
+    }
     let Some(post) = archive.newest(selection) else {
         out.extend(settings::settings(config).err().unwrap_or_default());
         return out;

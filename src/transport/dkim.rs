@@ -114,9 +114,15 @@ impl Signer {
     }
 
     /// `message` (the bytes as they go out, CRLF line ends) with a `DKIM-Signature`
-    /// header in front. Sign last: any later change breaks it.
+    /// header in front. Sign last: any later change breaks it. The signature's time is
+    /// `SOURCE_DATE_EPOCH` when set, as the message's `Date` is: RSA (PKCS#1 v1.5) and
+    /// Ed25519 signatures are deterministic, so a preview and the send then carry the
+    /// same bytes.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now =
+            std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or_else(|| {
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+            });
         let header = self.signature_header(message, now);
         let mut out = Vec::with_capacity(header.len() + message.len());
         out.extend_from_slice(header.as_bytes());

@@ -16,7 +16,7 @@ pub mod smtp;
 use crate::diag::Diagnostic;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::TlsParameters;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{FileTransport, SendmailTransport, Transport};
 use smtp::{Security, Server};
@@ -199,6 +199,10 @@ pub fn smtp_server(config: &Config, with_password: bool) -> Result<Server, Diagn
         "none" => Security::None,
         _ => Security::StartTls,
     };
+    let tls = match security {
+        Security::None => None,
+        _ => Some(tls_parameters(config, host)?),
+    };
     let credentials = match &s.username {
         Some(user) if with_password => Some(Credentials::new(user.clone(), password(config)?)),
         _ => None,
@@ -207,9 +211,45 @@ pub fn smtp_server(config: &Config, with_password: bool) -> Result<Server, Diagn
         host: host.to_string(),
         port: s.port,
         security,
+        tls,
         credentials,
         timeout: Duration::from_secs(s.timeout_secs.max(1)),
         hello: ClientId::default(),
+    })
+}
+
+/// How the server's certificate is checked: against `tls_roots` (Mozilla's roots, or
+/// the machine's store) plus the certificates in `ca_file`, for the name in `host`.
+fn tls_parameters(config: &Config, host: &str) -> Result<TlsParameters, Diagnostic> {
+    let s = &config.smtp;
+    let store = if s.tls_roots == "system" { CertificateStore::Default } else { CertificateStore::WebpkiRoots };
+    let mut builder = TlsParameters::builder(host.to_string()).certificate_store(store);
+    if let Some(file) = &s.ca_file {
+        let path = config.resolve(file);
+        let bad = |what: String| {
+            smtp_error(
+                config,
+                "ca_file",
+                Diagnostic::error("bad-ca-file", what)
+                    .help("point `ca_file` at the PEM file of the CA that signed the server's certificate (`-----BEGIN CERTIFICATE-----`)"),
+            )
+        };
+        let pem =
+            std::fs::read(&path).map_err(|e| bad(format!("cannot read the CA file `{}`: {e}", path.display())))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(bad(format!("the CA file `{}` holds no PEM certificate", path.display())));
+        }
+        let certs = Certificate::from_pem(&pem)
+            .map_err(|_| bad(format!("the CA file `{}` holds a damaged certificate", path.display())))?;
+        builder = builder.add_root_certificate(certs);
+    }
+    builder.build().map_err(|e| {
+        smtp_error(
+            config,
+            "host",
+            Diagnostic::error("bad-smtp-host", format!("cannot set up TLS for `{host}`: {e}"))
+                .help("write the server's host name as its certificate names it"),
+        )
     })
 }
 

@@ -22,6 +22,8 @@ pub struct Server {
     pub host: String,
     pub port: u16,
     pub security: Security,
+    /// The certificate checks (roots, `ca_file`, the host's name); `None` for "none".
+    pub tls: Option<TlsParameters>,
     pub credentials: Option<Credentials>,
     pub timeout: Duration,
     pub hello: ClientId,
@@ -52,16 +54,21 @@ pub enum Security {
 impl Server {
     /// Opens a connection: greeting, EHLO, STARTTLS and AUTH as configured.
     pub fn connect(&self) -> Result<SmtpConnection, Failure> {
-        let tls = match self.security {
-            Security::None => None,
-            _ => Some(TlsParameters::new(self.host.clone()).map_err(|e| self.failure(&e))?),
-        };
-        let wrapper = if self.security == Security::Tls { tls.as_ref() } else { None };
+        let tls = self.tls.as_ref();
+        let wrapper = if self.security == Security::Tls { tls } else { None };
         let mut conn =
             SmtpConnection::connect((self.host.as_str(), self.port), Some(self.timeout), &self.hello, wrapper, None)
                 .map_err(|e| self.failure(&e))?;
         if self.security == Security::StartTls {
-            let params = tls.as_ref().expect("built above for starttls");
+            // Required, never skipped: a server that does not offer it gets nothing.
+            if !conn.can_starttls() {
+                let _ = conn.quit();
+                return Err(Failure::permanent(format!(
+                    "{} does not offer STARTTLS, and `security = \"starttls\"` requires it: newsdesk does not fall back to plain text",
+                    self.endpoint()
+                )));
+            }
+            let params = tls.expect("built by smtp_server for starttls");
             conn.starttls(params, &self.hello).map_err(|e| self.failure(&e))?;
         }
         if let Some(c) = &self.credentials {
@@ -93,8 +100,8 @@ impl Server {
         let io = io_error(e);
         let text = if is_timeout(e) {
             format!("{at} did not answer within {} s", self.timeout.as_secs())
-        } else if e.is_tls() {
-            format!("the TLS handshake with {at} failed: {}", chain(e))
+        } else if e.is_tls() || chain(e).contains("invalid peer certificate") {
+            tls_failure(&at, &chain(e))
         } else if let Some(io) = io {
             use std::io::ErrorKind as K;
             match io.kind() {
@@ -258,9 +265,45 @@ impl std::fmt::Display for DataBody<'_> {
     }
 }
 
+/// The TLS failure in the editor's words: what is wrong with the certificate and the
+/// key that fixes it; the library's text stays at the end for the details.
+fn tls_failure(at: &str, detail: &str) -> String {
+    let d = detail.to_ascii_lowercase();
+    if d.contains("unknownissuer") || d.contains("unknown issuer") {
+        format!(
+            "the certificate of {at} is signed by an unknown authority; set [smtp] ca_file to the PEM file of its CA (or tls_roots = \"system\" if the machine trusts it) ({detail})"
+        )
+    } else if d.contains("notvalidforname") || d.contains("not valid for name") {
+        format!(
+            "the certificate of {at} is not valid for that name; set [smtp] host to a name the certificate holds ({detail})"
+        )
+    } else if d.contains("expired") {
+        format!("the certificate of {at} has expired; the server's administrator must renew it ({detail})")
+    } else if d.contains("notvalidyet") {
+        format!("the certificate of {at} is not valid yet (check this machine's clock) ({detail})")
+    } else {
+        format!("the TLS handshake with {at} failed: {detail}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_problems_name_the_fix() {
+        let at = "relay.example.org:587";
+        for (detail, says) in [
+            ("invalid peer certificate: UnknownIssuer", "signed by an unknown authority; set [smtp] ca_file"),
+            ("invalid peer certificate: NotValidForName", "not valid for that name; set [smtp] host"),
+            ("invalid peer certificate: Expired", "has expired"),
+            ("received fatal alert: HandshakeFailure", "the TLS handshake with relay.example.org:587 failed"),
+        ] {
+            let text = tls_failure(at, detail);
+            assert!(text.contains(says), "{detail}: {text}");
+            assert!(text.contains(detail), "the details stay: {text}");
+        }
+    }
 
     #[test]
     fn the_body_is_dot_stuffed_and_terminated_once() {

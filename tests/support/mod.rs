@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod postfix;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
