@@ -22,7 +22,6 @@ use crate::store::ledger::{self, IssueKey, Mode, Row, State};
 use crate::transport::Failure;
 use crate::transport::smtp::{self, Server};
 use lettre::address::Envelope;
-use lettre::transport::smtp::client::SmtpConnection;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::{BinaryHeap, VecDeque};
@@ -623,7 +622,7 @@ fn release(shared: &Shared, rows: impl IntoIterator<Item = Job>, requeue: bool) 
 fn work(shared: &Shared) {
     let settings = &shared.req.settings;
     let k = claim_size(settings);
-    let mut conn: Option<SmtpConnection> = None;
+    let mut conn: Option<crate::transport::smtp::Connection> = None;
     let mut reader: Option<Connection> = None;
     let mut connect_failures = 0u32;
     'claims: while let Some(mut batch) = claim(shared, k) {
@@ -635,7 +634,7 @@ fn work(shared: &Shared) {
                 release(shared, rest(job, &mut batch), false);
                 break 'claims;
             }
-            if conn.as_ref().is_none_or(SmtpConnection::has_broken) {
+            if conn.as_ref().is_none_or(|c| c.has_broken()) {
                 match shared.req.server.connect() {
                     Ok(c) => {
                         conn = Some(c);

@@ -12,7 +12,7 @@ use super::{Failure, FailureKind};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use std::time::Duration;
 
@@ -51,9 +51,32 @@ pub enum Security {
     Tls,
 }
 
+/// An open connection and whether the server pipelines (RFC 2920).
+pub struct Connection {
+    conn: SmtpConnection,
+    /// The server's EHLO offered PIPELINING: each message's MAIL, RCPT and DATA go out
+    /// in one write and their replies are read in order.
+    pub pipelining: bool,
+}
+
+impl std::ops::Deref for Connection {
+    type Target = SmtpConnection;
+    fn deref(&self) -> &SmtpConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut SmtpConnection {
+        &mut self.conn
+    }
+}
+
 impl Server {
-    /// Opens a connection: greeting, EHLO, STARTTLS and AUTH as configured.
-    pub fn connect(&self) -> Result<SmtpConnection, Failure> {
+    /// Opens a connection: greeting, EHLO, STARTTLS and AUTH as configured, then one
+    /// more EHLO to learn whether the server pipelines (lettre keeps only some of the
+    /// extensions it reads).
+    pub fn connect(&self) -> Result<Connection, Failure> {
         let tls = self.tls.as_ref();
         let wrapper = if self.security == Security::Tls { tls } else { None };
         let mut conn =
@@ -71,10 +94,13 @@ impl Server {
             let params = tls.expect("built by smtp_server for starttls");
             conn.starttls(params, &self.hello).map_err(|e| self.failure(&e))?;
         }
+        // Before AUTH: an EHLO after it would reset the session on some servers.
+        let ehlo = conn.command(Ehlo::new(self.hello.clone())).map_err(|e| self.failure(&e))?;
+        let pipelining = ehlo.message().any(|line| line.trim().eq_ignore_ascii_case("PIPELINING"));
         if let Some(c) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], c).map_err(|e| self.failure(&e))?;
         }
-        Ok(conn)
+        Ok(Connection { conn, pipelining })
     }
 
     /// `127.0.0.1:2525`.
@@ -185,7 +211,7 @@ pub fn reply_text(r: &lettre::transport::smtp::response::Response) -> String {
 /// open (`RSET`, then the next message) instead of closing it. After any other failure
 /// the connection is closed (`has_broken()` is then true) and the next message opens a
 /// new one.
-pub fn send(server: &Server, conn: &mut SmtpConnection, envelope: &Envelope, bytes: &[u8]) -> Result<String, Failure> {
+pub fn send(server: &Server, conn: &mut Connection, envelope: &Envelope, bytes: &[u8]) -> Result<String, Failure> {
     let mut params = Vec::new();
     let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
     if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
@@ -200,24 +226,29 @@ pub fn send(server: &Server, conn: &mut SmtpConnection, envelope: &Envelope, byt
         }
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let envelope_step = |conn: &mut SmtpConnection, r: Result<_, lettre::transport::smtp::Error>| {
-        r.map_err(|e| {
-            let f = server.failure(&e);
-            // A refusal of this sender or recipient: the connection is still good.
-            if f.code.is_none_or(|c| c == 421) || conn.command(Rset).is_err() {
-                conn.abort();
-            }
-            f
-        })
-    };
-    let r = conn.command(Mail::new(envelope.from().cloned(), params));
-    envelope_step(conn, r)?;
-    for to in envelope.to() {
-        let r = conn.command(Rcpt::new(to.clone(), Vec::new()));
+    let mail = Mail::new(envelope.from().cloned(), params);
+    if conn.pipelining {
+        pipelined_envelope(server, conn, mail, envelope)?;
+    } else {
+        let envelope_step = |conn: &mut SmtpConnection, r: Result<_, lettre::transport::smtp::Error>| {
+            r.map_err(|e| {
+                let f = server.failure(&e);
+                // A refusal of this sender or recipient: the connection is still good.
+                if f.code.is_none_or(|c| c == 421) || conn.command(Rset).is_err() {
+                    conn.abort();
+                }
+                f
+            })
+        };
+        let r = conn.command(mail);
+        envelope_step(conn, r)?;
+        for to in envelope.to() {
+            let r = conn.command(Rcpt::new(to.clone(), Vec::new()));
+            envelope_step(conn, r)?;
+        }
+        let r = conn.command(Data);
         envelope_step(conn, r)?;
     }
-    let r = conn.command(Data);
-    envelope_step(conn, r)?;
     let result = match std::str::from_utf8(bytes) {
         Ok(text) => conn.command(DataBody(text)),
         Err(_) => conn.message(bytes),
@@ -227,6 +258,67 @@ pub fn send(server: &Server, conn: &mut SmtpConnection, envelope: &Envelope, byt
         conn.abort();
         after_body(server.failure(&e), &e)
     })
+}
+
+/// MAIL, every RCPT and DATA in one write, then their replies in order (RFC 2920):
+/// one round trip instead of one per command. `Ok` once DATA got its 354.
+///
+/// Every reply is read, whatever came before (section 3.1): a refused MAIL or RCPT is
+/// this message's failure (the first one is reported); DATA is then refused too, or,
+/// if the server answers 354 anyway, a lone `.` ends the empty message; then `RSET`
+/// and the connection goes on. A reply that never comes (the server closed, say after
+/// a `421`) closes the connection; the body was not written, so the failure is
+/// temporary, never unknown.
+fn pipelined_envelope(server: &Server, conn: &mut Connection, mail: Mail, envelope: &Envelope) -> Result<(), Failure> {
+    let mut group = mail.to_string();
+    for to in envelope.to() {
+        group.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
+    }
+    group.push_str(&Data.to_string());
+    let mut refused: Option<Failure> = None;
+    let mut broken = false;
+    let mut note = |r: Result<_, lettre::transport::smtp::Error>, refused: &mut Option<Failure>| match r {
+        Ok(_) => true,
+        Err(e) => {
+            let f = server.failure(&e);
+            if f.code.is_none_or(|c| c == 421) {
+                broken = true;
+            }
+            refused.get_or_insert(f);
+            !broken
+        }
+    };
+    // The first reply (MAIL's) comes back from the write itself.
+    let mut readable = note(conn.command(group), &mut refused);
+    let mut accepted = 0;
+    for _ in envelope.to() {
+        if readable {
+            let reply = conn.read_response();
+            accepted += usize::from(reply.is_ok());
+            readable = note(reply, &mut refused);
+        }
+    }
+    if readable {
+        match conn.read_response() {
+            // DATA accepted although a recipient was refused. With no recipient left a
+            // lone `.` ends the empty message (the server refuses it); with some left it
+            // would reach them empty, so the connection is dropped instead.
+            Ok(_) if refused.is_some() => {
+                if accepted > 0 || conn.command(".\r\n").is_ok() {
+                    broken = true;
+                }
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                note(Err(e), &mut refused);
+            }
+        }
+    }
+    let f = refused.expect("a failure was noted");
+    if broken || conn.command(Rset).is_err() {
+        conn.abort();
+    }
+    Err(f)
 }
 
 /// A failure once the body has been written: a reply with a code (451, 554) is the

@@ -48,6 +48,8 @@ pub struct Faults {
     /// after the end of DATA: a slow server, or (longer than the client's timeout) a
     /// reply lost after the message was taken.
     pub reply_delay: Duration,
+    /// Do not offer PIPELINING in the EHLO reply (a server that does not pipeline).
+    pub no_pipelining: bool,
 }
 
 /// A login the server was offered.
@@ -67,6 +69,11 @@ pub struct Applied {
     pub deferred: u64,
     pub cut: u64,
     pub busy: u64,
+    /// MAIL commands that arrived with the next command already behind them in the
+    /// same read: the client pipelined (RFC 2920).
+    pub pipelined: u64,
+    /// MAIL commands that arrived alone.
+    pub lockstep: u64,
 }
 
 struct Inner {
@@ -370,6 +377,10 @@ fn session(inner: Arc<Inner>, stream: TcpStream, ip: IpAddr) {
             Ok(_) => {}
         }
         let res = session.process(&line);
+        if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"MAIL") {
+            let mut applied = inner.applied.lock().unwrap();
+            if reader.buffer().is_empty() { applied.lockstep += 1 } else { applied.pipelined += 1 }
+        }
         if conn.lock().unwrap().cut {
             inner.applied.lock().unwrap().cut += 1;
             let _ = writer.shutdown(Shutdown::Both);
@@ -377,7 +388,22 @@ fn session(inner: Arc<Inner>, stream: TcpStream, ip: IpAddr) {
         }
         match res.action {
             Action::Reply => {
-                if res.write_to(&mut writer).and_then(|_| writer.flush()).is_err() {
+                let mut reply = Vec::new();
+                let _ = res.write_to(&mut reply);
+                // mailin does not offer PIPELINING; this server does, like most.
+                let ehlo = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"EHLO");
+                if ehlo && reply.starts_with(b"250") && !inner.faults.lock().unwrap().no_pipelining {
+                    let first_end = reply.iter().position(|b| *b == b'\n').map_or(reply.len(), |i| i + 1);
+                    let mut with = reply[..first_end].to_vec();
+                    if with.get(3) == Some(&b' ') {
+                        with[3] = b'-';
+                    }
+                    let last_is_first = first_end == reply.len();
+                    with.extend_from_slice(if last_is_first { b"250 PIPELINING\r\n" } else { b"250-PIPELINING\r\n" });
+                    with.extend_from_slice(&reply[first_end..]);
+                    reply = with;
+                }
+                if writer.write_all(&reply).and_then(|_| writer.flush()).is_err() {
                     break;
                 }
                 if std::mem::take(&mut conn.lock().unwrap().close_after_reply) {

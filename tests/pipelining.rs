@@ -1,0 +1,76 @@
+//! Pipelining (RFC 2920) against the test SMTP server, which offers PIPELINING unless
+//! told not to and counts the MAIL commands that arrived with the rest of their
+//! envelope already behind them. Each message's MAIL, RCPT and DATA go out in one
+//! write; every reply is still checked: a refused RCPT inside the group fails that
+//! subscriber only and the connection goes on, a `421` half-way is temporary and the
+//! message is sent on a new connection, and a server without PIPELINING gets the
+//! lock-step exchange. (The connection dropped in the middle of DATA is
+//! tests/delivery.rs's `cut`, which runs pipelined too.)
+
+mod delivery_common;
+mod support;
+
+use delivery_common::{ListSite, address};
+use support::smtp::SmtpServer;
+use support::text;
+
+fn send(list: &ListSite) {
+    let out = list.send(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn each_envelope_goes_out_in_one_write_when_the_server_pipelines() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 20, "connections = 2");
+    send(&list);
+    assert_eq!(server.count(), 20);
+    let applied = server.applied();
+    assert_eq!((applied.pipelined, applied.lockstep), (20, 0), "{applied:?}");
+    assert!(server.per_recipient().values().all(|n| *n == 1));
+}
+
+#[test]
+fn a_server_without_pipelining_gets_one_command_at_a_time() {
+    let server = SmtpServer::start();
+    server.faults(|f| f.no_pipelining = true);
+    let list = ListSite::new(server.port(), 12, "connections = 2");
+    send(&list);
+    assert_eq!(server.count(), 12);
+    let applied = server.applied();
+    assert_eq!((applied.pipelined, applied.lockstep), (0, 12), "{applied:?}");
+}
+
+#[test]
+fn a_recipient_refused_inside_the_group_fails_alone_and_the_connection_goes_on() {
+    let server = SmtpServer::start();
+    server.faults(|f| {
+        f.reject.insert(address(3), (550, "5.1.1 <s0003@example.org>: Recipient address rejected".into()));
+    });
+    let list = ListSite::new(server.port(), 10, "connections = 1");
+    let out = list.send(&[]);
+    let t = text(&out);
+    let ledger = list.ledger();
+    assert_eq!(ledger[&address(3)].state, "failed_permanent", "{t}");
+    assert!(ledger[&address(3)].reply.as_deref().unwrap_or("").contains("550"), "{:?}", ledger[&address(3)]);
+    for i in (0..10).filter(|i| *i != 3) {
+        assert_eq!(ledger[&address(i)].state, "sent", "{}: {t}", address(i));
+    }
+    assert_eq!(server.count(), 9);
+    assert_eq!(server.connections(), 1, "the refusal did not cost the connection");
+    assert_eq!(server.applied().pipelined, 10);
+}
+
+#[test]
+fn a_421_half_way_is_temporary_and_the_message_goes_on_a_new_connection() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 8, "connections = 1\nretry_delay_secs = 0.01");
+    server.faults(|f| f.busy = 2);
+    send(&list);
+    assert_eq!(server.applied().busy, 2);
+    let per = server.per_recipient();
+    assert_eq!(per.len(), 8);
+    assert!(per.values().all(|n| *n == 1), "nobody twice: {per:?}");
+    assert!(list.ledger().values().all(|r| r.state == "sent"));
+    assert!(server.connections() >= 3, "each 421 closed its connection");
+}
