@@ -11,6 +11,9 @@
 //!   message.
 //! - DATA is scanned for the `CRLF.CRLF` terminator with memchr's SIMD search; nothing
 //!   is parsed or kept.
+//! - `--delay-ms D`: every reply is written D ms after the read that brought the
+//!   command that caused it, in order, by a writer thread, so reading goes on meanwhile:
+//!   a relay D ms away (one way). `0` (the default) answers at once.
 //! - `--stats FILE`: rewritten (atomically) every 100 ms while counts change, as
 //!   `messages=N bytes=N connections=N commands=N`.
 
@@ -45,13 +48,17 @@ impl Counters {
 fn main() {
     let mut port = 0u16;
     let mut stats: Option<PathBuf> = None;
+    let mut delay = Duration::ZERO;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse().ok()).expect("--port N"),
             "--stats" => stats = Some(args.next().expect("--stats FILE").into()),
+            "--delay-ms" => {
+                delay = Duration::from_millis(args.next().and_then(|d| d.parse().ok()).expect("--delay-ms D"))
+            }
             other => {
-                eprintln!("sink: unknown argument {other}\nusage: sink [--port P] [--stats FILE]");
+                eprintln!("sink: unknown argument {other}\nusage: sink [--port P] [--stats FILE] [--delay-ms D]");
                 std::process::exit(2);
             }
         }
@@ -82,7 +89,7 @@ fn main() {
         counters.connections.fetch_add(1, Ordering::Relaxed);
         let c = counters.clone();
         std::thread::spawn(move || {
-            if let Err(e) = serve(stream, &c) {
+            if let Err(e) = serve(stream, &c, delay) {
                 // A client that goes away without QUIT is not our concern.
                 if e.kind() != std::io::ErrorKind::ConnectionReset {
                     eprintln!("sink: {e}");
@@ -132,8 +139,59 @@ impl<'f> DataEnd<'f> {
 const EHLO: &[u8] =
     b"250-sink.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE 0\r\n";
 
-fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
+/// Writes replies: at once, or each batch `delay` after the read it answers.
+struct Replies {
+    stream: TcpStream,
+    delayed: Option<(std::sync::mpsc::Sender<(std::time::Instant, Vec<u8>)>, std::thread::JoinHandle<()>)>,
+    delay: Duration,
+}
+
+impl Replies {
+    fn new(stream: &TcpStream, delay: Duration) -> std::io::Result<Replies> {
+        let delayed = if delay.is_zero() {
+            None
+        } else {
+            let (tx, rx) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>)>();
+            let mut w = stream.try_clone()?;
+            let handle = std::thread::spawn(move || {
+                for (due, bytes) in rx {
+                    let now = std::time::Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    if w.write_all(&bytes).is_err() {
+                        return;
+                    }
+                }
+            });
+            Some((tx, handle))
+        };
+        Ok(Replies { stream: stream.try_clone()?, delayed, delay })
+    }
+
+    /// `bytes` answer what the read at `read_at` brought.
+    fn send(&mut self, bytes: &[u8], read_at: std::time::Instant) -> std::io::Result<()> {
+        match &self.delayed {
+            None => self.stream.write_all(bytes),
+            Some((tx, _)) => {
+                tx.send((read_at + self.delay, bytes.to_vec())).map_err(|_| std::io::Error::other("writer gone"))
+            }
+        }
+    }
+
+    /// Waits until every reply is written.
+    fn finish(self) {
+        if let Some((tx, handle)) = self.delayed {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+fn serve(mut s: TcpStream, c: &Counters, delay: Duration) -> std::io::Result<()> {
     s.set_nodelay(true)?;
+    let mut replies = Replies::new(&s, delay)?;
+    let mut read_at = std::time::Instant::now();
     let finder = memmem::Finder::new(TERMINATOR);
     let mut buf = vec![0u8; 256 * 1024];
     // Bytes of the buffer not yet consumed: [start, end).
@@ -187,7 +245,8 @@ fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
                     b"NOOP" => out.extend_from_slice(b"250 2.0.0 Ok\r\n"),
                     b"QUIT" => {
                         out.extend_from_slice(b"221 2.0.0 Bye\r\n");
-                        s.write_all(&out)?;
+                        replies.send(&out, read_at)?;
+                        replies.finish();
                         return Ok(());
                     }
                     _ => out.extend_from_slice(b"502 5.5.2 Command not recognized\r\n"),
@@ -196,7 +255,7 @@ fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
         }
         // Nothing complete is left: answer everything at once, then wait for more.
         if !out.is_empty() {
-            s.write_all(&out)?;
+            replies.send(&out, read_at)?;
             out.clear();
         }
         if start == end {
@@ -211,10 +270,12 @@ fn serve(mut s: TcpStream, c: &Counters) -> std::io::Result<()> {
             // A command line longer than the buffer: refuse it and drop it.
             end = 0;
             start = 0;
-            s.write_all(b"500 5.5.2 Line too long\r\n")?;
+            replies.send(b"500 5.5.2 Line too long\r\n", read_at)?;
         }
         let n = s.read(&mut buf[end..])?;
+        read_at = std::time::Instant::now();
         if n == 0 {
+            replies.finish();
             return Ok(());
         }
         end += n;
