@@ -74,3 +74,32 @@ fn a_421_half_way_is_temporary_and_the_message_goes_on_a_new_connection() {
     assert!(list.ledger().values().all(|r| r.state == "sent"));
     assert!(server.connections() >= 3, "each 421 closed its connection");
 }
+
+#[test]
+fn a_refused_sender_stops_the_send_and_fails_nobody() {
+    for pipelining in [true, false] {
+        let server = SmtpServer::start();
+        server.faults(|f| {
+            f.refuse_sender =
+                Some((553, "5.7.1 <lwkd@example.org>: Sender address rejected: not owned by user".into()));
+            f.no_pipelining = !pipelining;
+        });
+        let list = ListSite::new(server.port(), 30, "connections = 2");
+        let out = list.send(&[]);
+        let t = text(&out);
+        assert!(!out.status.success(), "{t}");
+        assert!(t.contains("refused the sender: 553 5.7.1"), "{t}");
+        assert_eq!(server.count(), 0);
+        let ledger = list.ledger();
+        assert!(
+            ledger.values().all(|r| r.state == "pending" || r.state == "failed_temporary"),
+            "pipelining {pipelining}: nobody is failed for good: {:?}",
+            ledger.values().map(|r| r.state.as_str()).collect::<std::collections::BTreeSet<_>>()
+        );
+        // Fixed on the server: the same send goes through.
+        server.faults(|f| f.refuse_sender = None);
+        let out = list.send(&[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(server.count(), 30);
+    }
+}

@@ -702,6 +702,17 @@ fn work(shared: &Shared) {
                     }
                     shared.queue.done();
                 }
+                Err(f) if f.is_sender_refused() => {
+                    // Every message would meet the same refusal: stop, and leave this
+                    // and the other rows untried rather than failed.
+                    shared.fail(format!(
+                        "the SMTP server refused the sender: {} (check `[email] from` and what the server lets this account send as)",
+                        f.reply()
+                    ));
+                    job.tries -= 1;
+                    release(shared, rest(job, &mut batch), false);
+                    break 'claims;
+                }
                 Err(f) => {
                     if c.has_broken() {
                         conn = None;

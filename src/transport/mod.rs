@@ -48,6 +48,10 @@ pub enum FailureKind {
     /// The whole message was written, final `.` included, and no reply came: the
     /// server may have accepted it. Never retried.
     Unknown,
+    /// A 5xx to `MAIL FROM`: the server refuses the sender, so no message of this send
+    /// can get through. Permanent, and a subscriber send stops on it rather than
+    /// failing every recipient in turn.
+    Sender,
 }
 
 /// Why a message (or a connection) did not get through: the one failure type of every
@@ -86,7 +90,12 @@ impl Failure {
     }
 
     pub fn is_permanent(&self) -> bool {
-        self.kind == FailureKind::Permanent
+        matches!(self.kind, FailureKind::Permanent | FailureKind::Sender)
+    }
+
+    /// The server refused the sender (see [`FailureKind::Sender`]).
+    pub fn is_sender_refused(&self) -> bool {
+        self.kind == FailureKind::Sender
     }
 
     /// The server may have accepted the message (see [`FailureKind::Unknown`]).
@@ -107,6 +116,9 @@ impl Failure {
         match (self.code, self.kind) {
             (_, FailureKind::Unknown) => {
                 "the message may have been delivered: check the list's archive (or the mailbox) before sending again"
+            }
+            (_, FailureKind::Sender) => {
+                "the server refuses this sender: check `from` under [email] and which addresses the [smtp] account may send as"
             }
             (Some(530 | 534 | 535 | 538), _) => {
                 "check `username` under [smtp] and the password in the environment variable or file it names"

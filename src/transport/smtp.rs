@@ -241,7 +241,7 @@ pub fn send(server: &Server, conn: &mut Connection, envelope: &Envelope, bytes: 
             })
         };
         let r = conn.command(mail);
-        envelope_step(conn, r)?;
+        envelope_step(conn, r).map_err(sender_refused)?;
         for to in envelope.to() {
             let r = conn.command(Rcpt::new(to.clone(), Vec::new()));
             envelope_step(conn, r)?;
@@ -290,6 +290,7 @@ fn pipelined_envelope(server: &Server, conn: &mut Connection, mail: Mail, envelo
     };
     // The first reply (MAIL's) comes back from the write itself.
     let mut readable = note(conn.command(group), &mut refused);
+    refused = refused.map(sender_refused);
     let mut accepted = 0;
     for _ in envelope.to() {
         if readable {
@@ -319,6 +320,14 @@ fn pipelined_envelope(server: &Server, conn: &mut Connection, mail: Mail, envelo
         conn.abort();
     }
     Err(f)
+}
+
+/// A 5xx to `MAIL FROM` refuses the sender, not this recipient.
+fn sender_refused(mut f: Failure) -> Failure {
+    if f.code.is_some_and(|c| (500..600).contains(&c)) {
+        f.kind = FailureKind::Sender;
+    }
+    f
 }
 
 /// A failure once the body has been written: a reply with a code (451, 554) is the

@@ -50,6 +50,8 @@ pub struct Faults {
     pub reply_delay: Duration,
     /// Do not offer PIPELINING in the EHLO reply (a server that does not pipeline).
     pub no_pipelining: bool,
+    /// Refuse every MAIL FROM with this reply (a sender the server will not take).
+    pub refuse_sender: Option<(u16, String)>,
 }
 
 /// A login the server was offered.
@@ -276,6 +278,9 @@ impl Handler for ConnHandler {
             faults.busy -= 1;
             self.inner.applied.lock().unwrap().busy += 1;
             return Response::custom(421, "4.3.2 Service busy, closing connection".into());
+        }
+        if let Some((code, text)) = &faults.refuse_sender {
+            return Response::custom(*code, text.clone());
         }
         let mut c = self.conn.lock().unwrap();
         c.from = from.to_string();
