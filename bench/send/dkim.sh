@@ -26,10 +26,8 @@ work=$(mktemp -d /tmp/newsdesk-dkim-bench.XXXXXX)
 sink_pid=""
 cleanup() { [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-"$root/target/bench-send/release/sink" >"$work/sink.out" 2>&1 &
-sink_pid=$!
-for _ in $(seq 50); do grep -q listening "$work/sink.out" 2>/dev/null && break; sleep 0.1; done
-port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/sink.out")
+. "$root/bench/send/sink.sh"
+start_sink "$work"
 openssl genrsa -traditional -out "$work/rsa.pem" 2048 2>/dev/null || openssl genrsa -out "$work/rsa.pem" 2048 2>/dev/null
 openssl genpkey -algorithm ed25519 -out "$work/ed25519.pem" 2>/dev/null
 cp -r "$root/posts" "$root/email-templates" "$work/"

@@ -27,14 +27,12 @@ work=$(mktemp -d /tmp/newsdesk-latency.XXXXXX)
 sink_pid=""
 cleanup() { [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+. "$root/bench/send/sink.sh"
 cp -r "$root/posts" "$root/email-templates" "$work/"
 awk -v n="$n" 'BEGIN { print "email,name"; for (i = 0; i < n; i++) printf "s%06d@example.org,Subscriber %d\n", i, i }' > "$work/list.csv"
 echo "tool,delay_ms,connections,messages,wall_s,per_second"
 for d in $delays; do
-  "$bin/sink" --delay-ms "$d" > "$work/sink.out" 2>&1 &
-  sink_pid=$!
-  for _ in $(seq 50); do grep -q listening "$work/sink.out" 2>/dev/null && break; sleep 0.1; done
-  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/sink.out")
+  start_sink "$work" --delay-ms "$d"
   awk '/^\[smtp\]/ { exit } { print }' "$root/config.toml" > "$work/config.toml"
   cat >> "$work/config.toml" <<TOML
 [smtp]

@@ -35,10 +35,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$root/target/bench-send/release/sink" >"$work/sink.out" 2>"$work/sink.err" &
-pids+=($!)
-for _ in $(seq 50); do grep -q listening "$work/sink.out" 2>/dev/null && break; sleep 0.1; done
-smtp_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/sink.out")
+. "$root/bench/send/sink.sh"
+start_sink "$work"
+pids+=("$sink_pid")
+smtp_port=$port
 
 cp -r "$root/posts" "$root/email-templates" "$work/"
 config() { # $1: database
