@@ -4,8 +4,9 @@
 //! write; every reply is still checked: a refused RCPT inside the group fails that
 //! subscriber only and the connection goes on, a `421` half-way is temporary and the
 //! message is sent on a new connection, and a server without PIPELINING gets the
-//! lock-step exchange. (The connection dropped in the middle of DATA is
-//! tests/delivery.rs's `cut`, which runs pipelined too.)
+//! lock-step exchange. Across messages, each body's final `.` goes out with the next
+//! message's envelope (one round trip per message); a connection dropped inside such a
+//! write leaves only the message whose body it carried unknown.
 
 mod delivery_common;
 mod support;
@@ -31,6 +32,47 @@ fn each_envelope_goes_out_in_one_write_when_the_server_pipelines() {
 }
 
 #[test]
+fn each_body_goes_out_with_the_next_envelope() {
+    let server = SmtpServer::start();
+    let list = ListSite::new(server.port(), 60, "connections = 2");
+    send(&list);
+    assert_eq!(server.count(), 60);
+    assert!(server.per_recipient().values().all(|n| *n == 1));
+    let applied = server.applied();
+    // Every message but each connection's first can ride behind the previous body; a
+    // few go alone when a worker's claimed rows run out (the body is not held back
+    // waiting for rows). Without cross-message pipelining this is 0.
+    assert!(applied.after_body >= 40, "{applied:?}");
+    assert_eq!(applied.pipelined, 60, "{applied:?}");
+}
+
+#[test]
+fn a_connection_cut_inside_a_body_leaves_that_message_unknown_and_the_next_one_goes_again() {
+    let server = SmtpServer::start();
+    server.faults(|f| {
+        f.cut.insert(address(4), 1);
+    });
+    let list = ListSite::new(server.port(), 12, "connections = 1\nretry_delay_secs = 0.01");
+    let out = list.send(&[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "the unknown row is left open: {t}");
+    let per = server.per_recipient();
+    let ledger = list.ledger();
+    // The cut message: whole on the wire, no reply, so unknown (never resent in the run).
+    assert_eq!(ledger[&address(4)].state, "sending", "{t}");
+    assert_eq!(per.get(&address(4)), None);
+    // The envelope written behind it was never answered: sent later, once, and not
+    // counted as an attempt.
+    for i in (0..12).filter(|i| *i != 4) {
+        let row = &ledger[&address(i)];
+        assert_eq!((row.state.as_str(), per.get(&address(i))), ("sent", Some(&1)), "{}: {row:?}", address(i));
+        assert_eq!(row.attempts, 1, "{}: {row:?}", address(i));
+    }
+    assert!(server.applied().after_body > 0, "{:?}", server.applied());
+    assert!(t.contains("1 message(s) went out whole but no reply came"), "{t}");
+}
+
+#[test]
 fn a_server_without_pipelining_gets_one_command_at_a_time() {
     let server = SmtpServer::start();
     server.faults(|f| f.no_pipelining = true);
@@ -38,7 +80,7 @@ fn a_server_without_pipelining_gets_one_command_at_a_time() {
     send(&list);
     assert_eq!(server.count(), 12);
     let applied = server.applied();
-    assert_eq!((applied.pipelined, applied.lockstep), (0, 12), "{applied:?}");
+    assert_eq!((applied.pipelined, applied.lockstep, applied.after_body), (0, 12, 0), "{applied:?}");
 }
 
 #[test]

@@ -306,6 +306,20 @@ fn print_summary(s: &RunSummary) {
     } else if s.retries > 0 {
         let _ = writeln!(out, "{} temporary failures were retried successfully", s.retries);
     }
+    let slow = &s.slow_downs;
+    if slow.count > 0 {
+        let why: Vec<String> = slow.replies.iter().map(|(reply, n)| format!("{n}× \"{reply}\"")).collect();
+        let mut down = format!("down to {} connection(s)", slow.fewest_connections);
+        if let Some(rate) = slow.lowest_per_second {
+            down.push_str(&format!(" and {rate:.1} messages/s"));
+        }
+        let _ = writeln!(
+            out,
+            "the server asked newsdesk to slow down {} time(s) ({down}; not counted as attempts): {}",
+            slow.count,
+            why.join(", ")
+        );
+    }
     if s.unknown > 0 {
         let _ = writeln!(
             out,

@@ -14,6 +14,7 @@
 //! Memory is bounded by the queue (two pages) plus rows waiting for a retry, whatever
 //! the list size.
 
+use super::pace::{Pace, SlowDowns};
 use super::rate::RateLimiter;
 use super::writer::{self, Op, Writer};
 use crate::store::clock;
@@ -26,7 +27,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -123,6 +124,8 @@ pub struct RunSummary {
     /// Rows left `sending` that `--skip-unknown` left alone.
     pub unknown_skipped: i64,
     pub retries: u64,
+    /// How often and why the relay asked newsdesk to slow down (see [`super::pace`]).
+    pub slow_downs: SlowDowns,
     /// Subscribers who joined after the send started and were left out.
     pub joined_since: i64,
     /// Temporary failures whose retry time has not come (left for a later resume).
@@ -154,6 +157,9 @@ pub enum StartError {
 struct Job {
     row: Row,
     tries: u32,
+    /// Slow-down replies this run met for the row (not counted as tries, up to
+    /// [`MAX_SLOWED`]).
+    slowed: u32,
     /// The row's state in the ledger while it waits (what an unclaim restores).
     prev: State,
 }
@@ -161,7 +167,7 @@ struct Job {
 impl Job {
     fn new(row: Row) -> Job {
         let prev = row.state;
-        Job { row, tries: 0, prev }
+        Job { row, tries: 0, slowed: 0, prev }
     }
 }
 
@@ -259,6 +265,26 @@ impl Queue {
         }
     }
 
+    /// Worker: the next job if one is ready now (due retries first), without waiting.
+    fn try_take(&self) -> Option<Job> {
+        let mut st = self.lock();
+        if st.delayed.peek().is_some_and(|d| d.due <= Instant::now()) {
+            let d = st.delayed.pop().expect("peeked");
+            st.in_flight += 1;
+            return Some(d.job);
+        }
+        let job = st.fresh.pop_front()?;
+        st.in_flight += 1;
+        self.changed.notify_all();
+        Some(job)
+    }
+
+    /// Whether the run's work is over: every row read, settled, none waiting.
+    fn finished(&self) -> bool {
+        let st = self.lock();
+        st.feeder_done && st.fresh.is_empty() && st.delayed.is_empty() && st.in_flight == 0
+    }
+
     /// Worker: up to `n` more jobs that are ready now (due retries first), without
     /// waiting, and no more than an even share of the fresh ones among `workers`, so
     /// the last rows of a send are not all claimed by one worker.
@@ -307,6 +333,10 @@ struct Shared<'a> {
     req: &'a Request<'a>,
     queue: Queue,
     rate: RateLimiter,
+    /// Fewer connections and a lower rate while the relay asks for it.
+    pace: Pace,
+    /// SMTP connections the workers hold now.
+    connected: AtomicUsize,
     /// Ledger transitions, group-committed by the writer thread.
     writer: Writer,
     /// Where 250s are noted the instant they arrive (see [`super::writer`]).
@@ -365,6 +395,8 @@ pub fn run(req: &Request) -> Result<RunSummary, StartError> {
             capacity: settings.page_size * 2,
         },
         rate: RateLimiter::new(settings.max_per_second, settings.max_per_hour, recent),
+        pace: Pace::new(settings.connections),
+        connected: AtomicUsize::new(0),
         writer,
         journal,
         progress: Progress::default(),
@@ -386,7 +418,12 @@ pub fn run(req: &Request) -> Result<RunSummary, StartError> {
             }
         });
         let feeder = s.spawn(|| feed(&shared, reader));
-        let workers: Vec<_> = (0..settings.connections).map(|_| s.spawn(|| work(&shared))).collect();
+        let workers: Vec<_> = (0..settings.connections)
+            .map(|i| {
+                let shared = &shared;
+                s.spawn(move || work(shared, i))
+            })
+            .collect();
         for w in workers {
             if w.join().is_err() {
                 shared.fail("a send worker crashed".into());
@@ -397,7 +434,7 @@ pub fn run(req: &Request) -> Result<RunSummary, StartError> {
         shared.halt.store(true, Ordering::Relaxed);
         let _ = feeder.join();
     });
-    let Shared { writer, journal, progress, fatal, .. } = shared;
+    let Shared { writer, journal, progress, fatal, pace, .. } = shared;
     drop(writer);
     let (conn, writer_failed) =
         writer_thread.join().map_err(|_| StartError::Journal("the ledger writer crashed".into()))?;
@@ -433,6 +470,7 @@ pub fn run(req: &Request) -> Result<RunSummary, StartError> {
         journal_replayed: replayed,
         unknown_skipped: if matches!(req.mode, Mode::Resume { skip_unknown: true }) { started.unknown } else { 0 },
         retries: p.retries.load(Ordering::Relaxed),
+        slow_downs: pace.summary(),
         joined_since: started.joined_since,
         waiting: started.waiting,
         elapsed_secs: elapsed,
@@ -490,6 +528,10 @@ fn feed(shared: &Shared, reader: Connection) {
     shared.queue.feeder_finished();
 }
 
+/// Slow-down replies one row may meet in a run without their counting as tries:
+/// bounded, so a relay that always says "slow down" still ends the run.
+const MAX_SLOWED: u32 = 10;
+
 /// The most rows a worker claims in one commit.
 const MAX_CLAIM: usize = 16;
 
@@ -524,9 +566,10 @@ struct Claimed {
 
 /// Takes up to `k` rows, settles those that need no message (cancelled, cannot be
 /// built), and claims the rest as `sending` in one commit, after noting the claims in
-/// the journal (see [`Journal`]). `None` when the run is over or stops.
-fn claim(shared: &Shared, k: usize) -> Option<VecDeque<Claimed>> {
-    let first = shared.queue.take(&shared.halt)?;
+/// the journal (see [`Journal`]). `None` when the run is over or stops, or, unless
+/// `wait`, when no row is ready now.
+fn claim(shared: &Shared, k: usize, wait: bool) -> Option<VecDeque<Claimed>> {
+    let first = if wait { shared.queue.take(&shared.halt)? } else { shared.queue.try_take()? };
     let mut jobs = vec![first];
     shared.queue.take_more(k.saturating_sub(1), shared.req.settings.connections, &mut jobs);
     let mut ready = Vec::with_capacity(jobs.len());
@@ -618,55 +661,194 @@ fn release(shared: &Shared, rows: impl IntoIterator<Item = Job>, requeue: bool) 
     }
 }
 
+/// One worker's connection and the rows it holds.
+struct Worker<'a> {
+    /// Worker number, from 0: while the relay asks for fewer connections, the higher
+    /// ones wait (see [`Pace::allows`]).
+    index: usize,
+    conn: Option<Held<'a>>,
+    /// For the last-moment "still subscribed?" check.
+    reader: Option<Connection>,
+    connect_failures: u32,
+    /// Connections refused in a row with a slow-down reply (not failures, see below).
+    turned_away: u32,
+    /// Claimed rows not started yet.
+    batch: VecDeque<Claimed>,
+    /// The message whose DATA got its 354: its body goes out in the next exchange.
+    open: Option<Claimed>,
+    /// Wait this long before starting another message (after a slow-down).
+    backoff: Option<Duration>,
+}
+
+/// A worker's open connection, counted in [`Shared::connected`] while it lives.
+struct Held<'a> {
+    conn: crate::transport::smtp::Connection,
+    count: &'a AtomicUsize,
+}
+
+impl<'a> Held<'a> {
+    fn new(conn: crate::transport::smtp::Connection, count: &'a AtomicUsize) -> Held<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Held { conn, count }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = crate::transport::smtp::Connection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
+
 /// One worker: one SMTP connection, rows until the queue is empty.
-fn work(shared: &Shared) {
-    let settings = &shared.req.settings;
-    let k = claim_size(settings);
-    let mut conn: Option<crate::transport::smtp::Connection> = None;
-    let mut reader: Option<Connection> = None;
-    let mut connect_failures = 0u32;
-    'claims: while let Some(mut batch) = claim(shared, k) {
-        while let Some(Claimed { mut job, msg, was_unknown }) = batch.pop_front() {
-            let rest = |job: Job, batch: &mut VecDeque<Claimed>| {
-                std::iter::once(job).chain(batch.drain(..).map(|c| c.job)).collect::<Vec<_>>()
-            };
-            if shared.stopping() || !shared.rate.acquire(&shared.halt) {
-                release(shared, rest(job, &mut batch), false);
-                break 'claims;
+///
+/// Each exchange writes the open message's body and the next message's envelope
+/// together ([`smtp::exchange`]): one round trip per message when the server
+/// pipelines. Everything that must happen before a message's `MAIL FROM` (a rate
+/// slot, the still-subscribed check, the journal's attempt line) is done for the next
+/// message before that write, so the crash rules are unchanged: at most the one open
+/// message per connection is unknown.
+fn work<'a>(shared: &'a Shared<'a>, index: usize) {
+    let mut w = Worker {
+        index,
+        conn: None,
+        reader: None,
+        connect_failures: 0,
+        turned_away: 0,
+        batch: VecDeque::new(),
+        open: None,
+        backoff: None,
+    };
+    loop {
+        let next = w.next_message(shared);
+        let open = w.open.take();
+        if open.is_none() && next.is_none() {
+            break;
+        }
+        w.exchange(shared, open, next);
+    }
+    let rest: Vec<Job> = w.batch.drain(..).map(|c| c.job).collect();
+    release(shared, rest, false);
+    if let Some(mut c) = w.conn {
+        let _ = c.quit();
+    }
+}
+
+impl<'a> Worker<'a> {
+    /// The next message to start, made ready for its `MAIL FROM`. With a message open
+    /// (its server waiting for the body) this never waits: no row ready, no rate slot
+    /// free, or a pause due, and the body goes out alone. `None` with nothing open
+    /// means the worker is done.
+    fn next_message(&mut self, shared: &'a Shared) -> Option<Claimed> {
+        let settings = &shared.req.settings;
+        loop {
+            let wait = self.open.is_none();
+            if shared.stopping() {
+                self.give_back(shared, None, false);
+                return None;
             }
-            if conn.as_ref().is_none_or(|c| c.has_broken()) {
+            if !shared.pace.allows(self.index) {
+                if !wait {
+                    return None;
+                }
+                // Fewer connections for now: hand the rows to the others, close, and
+                // wait to be let back in (or for the end of the run).
+                self.give_back(shared, None, true);
+                if let Some(mut c) = self.conn.take() {
+                    let _ = c.quit();
+                }
+                while !shared.pace.allows(self.index) {
+                    if shared.stopping() || shared.queue.finished() {
+                        return None;
+                    }
+                    nap(Duration::from_millis(100), &shared.halt);
+                }
+                continue;
+            }
+            if let Some(d) = self.backoff {
+                if !wait {
+                    return None;
+                }
+                self.backoff = None;
+                nap(d, &shared.halt);
+                continue;
+            }
+            let Some(mut next) = self.batch.pop_front() else {
+                match claim(shared, claim_size(settings), wait) {
+                    Some(batch) => {
+                        self.batch = batch;
+                        continue;
+                    }
+                    None => return None,
+                }
+            };
+            let slot = if wait { shared.rate.acquire(&shared.halt) } else { shared.rate.try_acquire() };
+            if !slot {
+                if wait {
+                    self.give_back(shared, Some(next.job), false);
+                    return None;
+                }
+                self.batch.push_front(next);
+                return None;
+            }
+            if self.conn.as_ref().is_none_or(|c| c.has_broken()) {
                 match shared.req.server.connect() {
                     Ok(c) => {
-                        conn = Some(c);
-                        connect_failures = 0;
+                        self.conn = Some(Held::new(c, &shared.connected));
+                        self.connect_failures = 0;
+                        self.turned_away = 0;
                     }
                     Err(f) => {
-                        conn = None;
-                        connect_failures += 1;
-                        let host = format!("{}:{}", shared.req.server.host, shared.req.server.port);
-                        if f.is_permanent() || connect_failures >= settings.retry.max_attempts {
+                        self.conn = None;
+                        if f.is_slow_down() {
+                            shared.pace.slow_down(&f.reply(), &shared.rate);
+                        }
+                        // Turned away for having too many connections while other
+                        // workers hold one: wait and try again, without counting a
+                        // failure. With no connection at all every failure counts, and
+                        // the run stops after `max_attempts`.
+                        let turned_away = f.is_slow_down() && shared.connected.load(Ordering::Relaxed) > 0;
+                        if turned_away {
+                            self.turned_away += 1;
+                        } else {
+                            self.connect_failures += 1;
+                        }
+                        if f.is_permanent() || self.connect_failures >= settings.retry.max_attempts {
                             shared.fail(format!(
-                                "cannot connect to the SMTP server {host} ({} tries): {}",
-                                connect_failures,
+                                "cannot connect to the SMTP server {} ({} tries): {}",
+                                shared.req.server.endpoint(),
+                                self.connect_failures,
                                 f.reply()
                             ));
-                            release(shared, rest(job, &mut batch), false);
-                            break 'claims;
+                            self.give_back(shared, Some(next.job), false);
+                            return None;
                         }
                         // Nothing was attempted: put the rows back, wait, try again.
-                        let delay = settings.retry.jittered(connect_failures);
-                        release(shared, rest(job, &mut batch), true);
-                        nap(delay, &shared.halt);
-                        continue 'claims;
+                        self.give_back(shared, Some(next.job), true);
+                        let waits = if turned_away { self.turned_away } else { self.connect_failures };
+                        nap(settings.retry.jittered(waits), &shared.halt);
+                        continue;
                     }
                 }
             }
             // The last moment before MAIL FROM: someone who unsubscribed after the row
             // was claimed (the claim may be a while ago under a rate limit) is not mailed.
-            match still_subscribed(&mut reader, shared, job.row.subscriber_id) {
+            match still_subscribed(&mut self.reader, shared, next.job.row.subscriber_id) {
                 Ok(true) => {}
                 Ok(false) => {
-                    if shared.post(Op::Cancelled { id: job.row.id }) {
+                    if shared.post(Op::Cancelled { id: next.job.row.id }) {
                         shared.progress.cancelled.fetch_add(1, Ordering::Relaxed);
                     }
                     shared.queue.done();
@@ -675,33 +857,41 @@ fn work(shared: &Shared) {
                 }
                 Err(e) => {
                     shared.fail(e);
-                    release(shared, rest(job, &mut batch), false);
-                    break 'claims;
+                    self.give_back(shared, Some(next.job), false);
+                    return None;
                 }
             }
             // Noted before MAIL FROM: after a crash this row is unknown, not unstarted.
-            if let Err(e) = shared.journal.attempt(job.row.id) {
+            if let Err(e) = shared.journal.attempt(next.job.row.id) {
                 shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
-                release(shared, rest(job, &mut batch), false);
-                break 'claims;
+                self.give_back(shared, Some(next.job), false);
+                return None;
             }
-            let c = conn.as_mut().expect("connected above");
-            job.tries += 1;
-            match smtp::send(&shared.req.server, c, &msg.envelope, &msg.bytes) {
-                Ok(reply) => {
-                    let at = clock::now();
-                    // First the journal (one write, survives a kill), then the ledger.
-                    if let Err(e) = shared.journal.record(job.row.id, &at, &reply) {
-                        shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
-                    }
-                    if shared.post(Op::Sent { id: job.row.id, reply, at }) {
-                        shared.progress.sent.fetch_add(1, Ordering::Relaxed);
-                        if was_unknown {
-                            shared.progress.unknown_resent.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    shared.queue.done();
-                }
+            next.job.tries += 1;
+            return Some(next);
+        }
+    }
+
+    /// One exchange on the connection: `open`'s body, `next`'s envelope.
+    fn exchange(&mut self, shared: &Shared, open: Option<Claimed>, next: Option<Claimed>) {
+        let c = self.conn.as_mut().expect("a message is only started on a live connection");
+        let ex = smtp::exchange(
+            &shared.req.server,
+            c,
+            open.as_ref().map(|o| o.msg.bytes.as_slice()),
+            next.as_ref().map(|n| (&n.msg.envelope, n.msg.bytes.as_slice())),
+        );
+        let body_failed = matches!(ex.body, Some(Err(_)));
+        if let Some(o) = open {
+            match ex.body.expect("a body was written") {
+                Ok(reply) => settle_sent(shared, o, reply),
+                Err(f) => self.settle(shared, o.job, &f),
+            }
+            (shared.req.on_progress)(&shared.progress);
+        }
+        if let Some(mut n) = next {
+            match ex.envelope.expect("an envelope was written") {
+                Ok(()) => self.open = Some(n),
                 Err(f) if f.is_sender_refused() => {
                     // Every message would meet the same refusal: stop, and leave this
                     // and the other rows untried rather than failed.
@@ -709,23 +899,58 @@ fn work(shared: &Shared) {
                         "the SMTP server refused the sender: {} (check `[email] from` and what the server lets this account send as)",
                         f.reply()
                     ));
-                    job.tries -= 1;
-                    release(shared, rest(job, &mut batch), false);
-                    break 'claims;
+                    n.job.tries -= 1;
+                    self.give_back(shared, Some(n.job), false);
+                }
+                Err(f) if body_failed && f.code.is_none() => {
+                    // The connection went with the message before this one, before the
+                    // server answered this envelope: not delivered, and no verdict on
+                    // this message either. Back into the queue, not counted as a try.
+                    n.job.tries -= 1;
+                    release(shared, [n.job], true);
                 }
                 Err(f) => {
-                    if c.has_broken() {
-                        conn = None;
-                    }
-                    settle_failure(shared, job, &f);
+                    self.settle(shared, n.job, &f);
+                    (shared.req.on_progress)(&shared.progress);
                 }
             }
-            (shared.req.on_progress)(&shared.progress);
+        }
+        if self.conn.as_ref().is_some_and(|c| c.has_broken()) {
+            self.conn = None;
         }
     }
-    if let Some(mut c) = conn {
-        let _ = c.quit();
+
+    /// A failed message: into the ledger; a slow-down also paces the send and this
+    /// worker waits its backoff before the next message.
+    fn settle(&mut self, shared: &Shared, job: Job, f: &Failure) {
+        if f.is_slow_down() {
+            shared.pace.slow_down(&f.reply(), &shared.rate);
+            self.backoff = Some(shared.req.settings.retry.jittered(job.slowed + 1));
+        }
+        settle_failure(shared, job, f);
     }
+
+    /// Hands back `job` (if any) and the rest of the batch, never attempted.
+    fn give_back(&mut self, shared: &Shared, job: Option<Job>, requeue: bool) {
+        let rows: Vec<Job> = job.into_iter().chain(self.batch.drain(..).map(|c| c.job)).collect();
+        release(shared, rows, requeue);
+    }
+}
+
+/// The server's 250: first the journal (one write, survives a kill), then the ledger.
+fn settle_sent(shared: &Shared, c: Claimed, reply: String) {
+    let at = clock::now();
+    if let Err(e) = shared.journal.record(c.job.row.id, &at, &reply) {
+        shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
+    }
+    if shared.post(Op::Sent { id: c.job.row.id, reply, at }) {
+        shared.progress.sent.fetch_add(1, Ordering::Relaxed);
+        if c.was_unknown {
+            shared.progress.unknown_resent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    shared.pace.sent(&shared.rate);
+    shared.queue.done();
 }
 
 /// Whether the row's subscriber is still active, read on this worker's own connection
@@ -762,7 +987,12 @@ fn settle_failure(shared: &Shared, mut job: Job, f: &Failure) {
         shared.queue.done();
         return;
     }
-    let delay = settings.retry.jittered(job.tries);
+    if f.is_slow_down() && job.slowed < MAX_SLOWED {
+        // The relay's load, not this message: not counted as a try.
+        job.slowed += 1;
+        job.tries -= 1;
+    }
+    let delay = settings.retry.jittered(job.tries.max(job.slowed).max(1));
     let next = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
     let next_text = clock::format(next);
     if !shared.post(Op::FailedTemporary { id: job.row.id, reply: f.reply(), next_retry_at: next_text }) {

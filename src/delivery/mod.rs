@@ -4,5 +4,6 @@
 //! callback, so this module knows nothing of posts or templates.
 
 pub mod engine;
+pub mod pace;
 pub mod rate;
 pub mod writer;

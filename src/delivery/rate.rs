@@ -18,6 +18,9 @@ const HOUR: Duration = Duration::from_secs(3600);
 pub struct RateLimiter {
     interval: Option<Duration>,
     per_hour: Option<usize>,
+    /// A lower rate set by [`super::pace`] while the relay asks newsdesk to slow down
+    /// (checked without the lock on the unlimited fast path).
+    slowed: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -26,6 +29,8 @@ struct State {
     next_slot: Instant,
     /// Send times inside the last hour, oldest first (at most `per_hour` of them).
     window: VecDeque<Instant>,
+    /// The interval of the slowed-down rate, when one is set.
+    slowed_interval: Option<Duration>,
 }
 
 impl RateLimiter {
@@ -43,54 +48,81 @@ impl RateLimiter {
                 }
             }
         }
-        RateLimiter { interval, per_hour, state: Mutex::new(State { next_slot: Instant::now(), window }) }
+        RateLimiter {
+            interval,
+            per_hour,
+            slowed: AtomicBool::new(false),
+            state: Mutex::new(State { next_slot: Instant::now(), window, slowed_interval: None }),
+        }
     }
 
     /// True when no limit is set (callers can skip the bookkeeping).
     pub fn is_unlimited(&self) -> bool {
-        self.interval.is_none() && self.per_hour.is_none()
+        self.interval.is_none() && self.per_hour.is_none() && !self.slowed.load(Ordering::Relaxed)
+    }
+
+    /// Sets (or, with `None`, lifts) the slowed-down rate in messages per second; the
+    /// configured limits keep holding too.
+    pub fn slow_to(&self, per_second: Option<f64>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.slowed_interval = per_second.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
+        self.slowed.store(st.slowed_interval.is_some(), Ordering::Relaxed);
     }
 
     /// Waits for a slot and takes it. Returns false (without taking one) if `stop` is
     /// set meanwhile; waits are cut into short naps so a stop is noticed promptly.
     pub fn acquire(&self, stop: &AtomicBool) -> bool {
-        if self.is_unlimited() {
-            return !stop.load(Ordering::Relaxed);
-        }
         loop {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
-            let wait = {
-                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                let now = Instant::now();
-                let mut ready = now;
-                if self.interval.is_some() {
-                    ready = ready.max(st.next_slot);
-                }
-                if let Some(cap) = self.per_hour {
-                    while st.window.front().is_some_and(|t| now.duration_since(*t) >= HOUR) {
-                        st.window.pop_front();
-                    }
-                    if st.window.len() >= cap {
-                        ready = ready.max(st.window[0] + HOUR);
-                    }
-                }
-                if ready <= now {
-                    if let Some(iv) = self.interval {
-                        // From the later of the planned slot and now: no catching up
-                        // after a pause, which would burst.
-                        st.next_slot = st.next_slot.max(now) + iv;
-                    }
-                    if self.per_hour.is_some() {
-                        st.window.push_back(now);
-                    }
-                    return true;
-                }
-                ready - now
-            };
-            std::thread::sleep(wait.min(Duration::from_millis(200)));
+            match self.take() {
+                Ok(()) => return true,
+                Err(wait) => std::thread::sleep(wait.min(Duration::from_millis(200))),
+            }
         }
+    }
+
+    /// Takes a slot if one is free now, without waiting.
+    pub fn try_acquire(&self) -> bool {
+        self.take().is_ok()
+    }
+
+    /// Takes a free slot, or says how long until the next one.
+    fn take(&self) -> Result<(), Duration> {
+        if self.is_unlimited() {
+            return Ok(());
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let interval = match (self.interval, st.slowed_interval) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let mut ready = now;
+        if interval.is_some() {
+            ready = ready.max(st.next_slot);
+        }
+        if let Some(cap) = self.per_hour {
+            while st.window.front().is_some_and(|t| now.duration_since(*t) >= HOUR) {
+                st.window.pop_front();
+            }
+            if st.window.len() >= cap {
+                ready = ready.max(st.window[0] + HOUR);
+            }
+        }
+        if ready > now {
+            return Err(ready - now);
+        }
+        if let Some(iv) = interval {
+            // From the later of the planned slot and now: no catching up after a
+            // pause, which would burst.
+            st.next_slot = st.next_slot.max(now) + iv;
+        }
+        if self.per_hour.is_some() {
+            st.window.push_back(now);
+        }
+        Ok(())
     }
 }
 
@@ -108,6 +140,21 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         assert!(!r.acquire(&stop));
+    }
+
+    #[test]
+    fn a_slowed_rate_spaces_slots_until_lifted() {
+        let r = RateLimiter::new(0.0, 0, []);
+        r.slow_to(Some(2.0));
+        assert!(r.try_acquire());
+        assert!(!r.try_acquire(), "the next slot is 0.5 s away");
+        r.slow_to(None);
+        assert!(r.try_acquire() && r.try_acquire(), "lifted: unlimited again");
+        // The configured limit keeps holding under a faster slowed rate.
+        let r = RateLimiter::new(1.0, 0, []);
+        r.slow_to(Some(1000.0));
+        assert!(r.try_acquire());
+        assert!(!r.try_acquire());
     }
 
     #[test]

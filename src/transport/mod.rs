@@ -98,6 +98,17 @@ impl Failure {
         self.kind == FailureKind::Sender
     }
 
+    /// The server asks the sender to slow down rather than judging this message:
+    /// `421` (closing: often "too many connections"), `454` (SES: "Throttling
+    /// failure"), any `4.7.x` status, and `452 4.3.2` (not accepting messages now).
+    /// Other 4xx replies are this message's temporary failure.
+    pub fn is_slow_down(&self) -> bool {
+        let Some(code) = self.code else { return false };
+        let status = self.text.split_whitespace().next().unwrap_or("");
+        (400..500).contains(&code)
+            && (code == 421 || code == 454 || status.starts_with("4.7.") || (code == 452 && status == "4.3.2"))
+    }
+
     /// The server may have accepted the message (see [`FailureKind::Unknown`]).
     pub fn is_unknown(&self) -> bool {
         self.kind == FailureKind::Unknown
@@ -438,6 +449,29 @@ pub fn send_with_retry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_replies_are_slow_downs_and_other_4xx_are_not() {
+        let f = |code: u16, text: &str| Failure { kind: FailureKind::Temporary, code: Some(code), text: text.into() };
+        for (code, text) in [
+            (421, "4.7.0 Too many connections from your host"),
+            (421, "Service not available, closing transmission channel"),
+            (454, "Throttling failure: Maximum sending rate exceeded."),
+            (451, "4.7.1 Please try again later (rate limited)"),
+            (452, "4.3.2 Too many concurrent SMTP connections"),
+        ] {
+            assert!(f(code, text).is_slow_down(), "{code} {text}");
+        }
+        for (code, text) in [
+            (451, "4.3.0 Temporary local problem"),
+            (452, "4.2.2 Mailbox full"),
+            (450, "4.2.1 Mailbox busy"),
+            (550, "5.7.1 Relaying denied"),
+        ] {
+            assert!(!f(code, text).is_slow_down(), "{code} {text}");
+        }
+        assert!(!Failure::temporary("connection reset").is_slow_down());
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

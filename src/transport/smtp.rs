@@ -203,15 +203,119 @@ pub fn reply_text(r: &lettre::transport::smtp::response::Response) -> String {
     format!("{} {}", r.code(), lines.join(" ")).trim().to_string()
 }
 
-/// Sends one message on `conn`: MAIL FROM, RCPT TO, DATA. `Ok` carries the 250 text.
-///
-/// Unlike lettre's `SmtpConnection::send`, the message and its final `.` go out in one
-/// write (two small writes meet Nagle's algorithm and the server's delayed ACK: about
-/// 40 ms lost per message), and a refused sender or recipient leaves the connection
-/// open (`RSET`, then the next message) instead of closing it. After any other failure
-/// the connection is closed (`has_broken()` is then true) and the next message opens a
-/// new one.
+/// Sends one message on `conn`: MAIL FROM, RCPT TO, DATA, then the body. `Ok` carries
+/// the 250 text. The same exchanges as a subscriber send, one message at a time: the
+/// list send and test sends use it.
 pub fn send(server: &Server, conn: &mut Connection, envelope: &Envelope, bytes: &[u8]) -> Result<String, Failure> {
+    let opened = exchange(server, conn, None, Some((envelope, bytes))).envelope.expect("an envelope was given");
+    opened?;
+    exchange(server, conn, Some(bytes), None).body.expect("a body was given")
+}
+
+/// What one [`exchange`] brought back.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The verdict on the body written in this exchange: the 250 text, or why not.
+    pub body: Option<Result<String, Failure>>,
+    /// The next message's envelope: `Ok` once its DATA got a 354, so that its body is
+    /// the next exchange's; else why not (the connection may still be good: see
+    /// [`Connection::has_broken`]).
+    pub envelope: Option<Result<(), Failure>>,
+}
+
+/// One step of a send: the body of the message whose DATA was accepted (if any), then
+/// the envelope (MAIL FROM, RCPT TO, DATA) of the next message (if any).
+///
+/// With PIPELINING, the body, its final `.` and the next envelope go out in one write
+/// and the replies are read in order (RFC 2920 section 3.1): one round trip per
+/// message. A worker keeps at most one message ahead (this envelope), so unread replies
+/// stay bounded and neither side can fill the other's buffers. Without PIPELINING the
+/// same steps go lock-step: the body and its reply, then each envelope command and its
+/// reply.
+///
+/// The body's own write is the message, final `.` included, so the rules of
+/// [`after_body`] decide what a failure means; the next envelope is temporary whenever
+/// its replies cannot be read (the server closed after the body, say with a 421): its
+/// body was not written, so it cannot have been delivered. A refused body reply
+/// (451, 554) closes the connection after the envelope replies are read.
+pub fn exchange(
+    server: &Server,
+    conn: &mut Connection,
+    body: Option<&[u8]>,
+    next: Option<(&Envelope, &[u8])>,
+) -> Exchange {
+    let mut out = Exchange { body: None, envelope: None };
+    let mail = match next.map(|(envelope, bytes)| mail_command(conn, envelope, bytes)) {
+        Some(Ok(mail)) => Some(mail),
+        Some(Err(f)) => {
+            out.envelope = Some(Err(f));
+            None
+        }
+        None => None,
+    };
+    let body_text = body.map(|b| std::str::from_utf8(b).map_err(|_| b));
+    match (body_text, mail) {
+        // One write for the body and the next envelope.
+        (Some(Ok(text)), Some(mail)) if conn.pipelining => {
+            let envelope = next.expect("mail built from it").0;
+            let mut group = DataBody(text).to_string();
+            group.push_str(&envelope_group(&mail, envelope));
+            let first = conn.command(group);
+            let body_result = first.map(|r| reply_text(&r)).map_err(|e| {
+                let mut f = after_body(server.failure(&e), &e);
+                // The write held the final `.` and the next envelope: a refused write
+                // may have come after the `.` was taken, so it is unknown too.
+                if f.kind == FailureKind::Temporary && f.code.is_none() {
+                    f.kind = FailureKind::Unknown;
+                }
+                f
+            });
+            let lost = body_result.as_ref().err().is_some_and(|f| f.code.is_none_or(|c| c == 421));
+            out.body = Some(body_result);
+            if lost {
+                conn.abort();
+                out.envelope = Some(Err(Failure::temporary(format!(
+                    "{} closed the connection before it answered the next message's MAIL FROM",
+                    server.endpoint()
+                ))));
+                return out;
+            }
+            let mail_reply = conn.read_response();
+            // A refused body (451, 554) leaves the session in order (RFC 5321 4.1.1.4):
+            // the next envelope's replies say whether it goes on.
+            out.envelope = Some(envelope_replies(server, conn, mail_reply, envelope));
+        }
+        (body_text, mail) => {
+            if let Some(text) = body_text {
+                let result = match text {
+                    Ok(text) => conn.command(DataBody(text)),
+                    Err(bytes) => conn.message(bytes),
+                };
+                out.body = Some(result.map(|r| reply_text(&r)).map_err(|e| {
+                    // Whatever the server said after the data, start the next message afresh.
+                    conn.abort();
+                    after_body(server.failure(&e), &e)
+                }));
+            }
+            if let Some(mail) = mail {
+                let envelope = next.expect("mail built from it").0;
+                out.envelope = Some(if conn.has_broken() {
+                    Err(Failure::temporary(format!("{} closed the connection", server.endpoint())))
+                } else if conn.pipelining {
+                    let first = conn.command(envelope_group(&mail, envelope));
+                    envelope_replies(server, conn, first, envelope)
+                } else {
+                    lockstep_envelope(server, conn, mail, envelope)
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `MAIL FROM` with the parameters the message needs, after checking that the server
+/// offers them.
+fn mail_command(conn: &Connection, envelope: &Envelope, bytes: &[u8]) -> Result<Mail, Failure> {
     let mut params = Vec::new();
     let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
     if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
@@ -226,55 +330,56 @@ pub fn send(server: &Server, conn: &mut Connection, envelope: &Envelope, bytes: 
         }
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    let mail = Mail::new(envelope.from().cloned(), params);
-    if conn.pipelining {
-        pipelined_envelope(server, conn, mail, envelope)?;
-    } else {
-        let envelope_step = |conn: &mut SmtpConnection, r: Result<_, lettre::transport::smtp::Error>| {
-            r.map_err(|e| {
-                let f = server.failure(&e);
-                // A refusal of this sender or recipient: the connection is still good.
-                if f.code.is_none_or(|c| c == 421) || conn.command(Rset).is_err() {
-                    conn.abort();
-                }
-                f
-            })
-        };
-        let r = conn.command(mail);
-        envelope_step(conn, r).map_err(sender_refused)?;
-        for to in envelope.to() {
-            let r = conn.command(Rcpt::new(to.clone(), Vec::new()));
-            envelope_step(conn, r)?;
-        }
-        let r = conn.command(Data);
-        envelope_step(conn, r)?;
-    }
-    let result = match std::str::from_utf8(bytes) {
-        Ok(text) => conn.command(DataBody(text)),
-        Err(_) => conn.message(bytes),
-    };
-    result.map(|r| reply_text(&r)).map_err(|e| {
-        // Whatever the server said after the data, start the next message afresh.
-        conn.abort();
-        after_body(server.failure(&e), &e)
-    })
+    Ok(Mail::new(envelope.from().cloned(), params))
 }
 
-/// MAIL, every RCPT and DATA in one write, then their replies in order (RFC 2920):
-/// one round trip instead of one per command. `Ok` once DATA got its 354.
-///
-/// Every reply is read, whatever came before (section 3.1): a refused MAIL or RCPT is
-/// this message's failure (the first one is reported); DATA is then refused too, or,
-/// if the server answers 354 anyway, a lone `.` ends the empty message; then `RSET`
-/// and the connection goes on. A reply that never comes (the server closed, say after
-/// a `421`) closes the connection; the body was not written, so the failure is
-/// temporary, never unknown.
-fn pipelined_envelope(server: &Server, conn: &mut Connection, mail: Mail, envelope: &Envelope) -> Result<(), Failure> {
+/// MAIL, every RCPT and DATA, as one string to write.
+fn envelope_group(mail: &Mail, envelope: &Envelope) -> String {
     let mut group = mail.to_string();
     for to in envelope.to() {
         group.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
     }
     group.push_str(&Data.to_string());
+    group
+}
+
+/// MAIL, each RCPT, DATA, one at a time, for a server without PIPELINING.
+fn lockstep_envelope(server: &Server, conn: &mut Connection, mail: Mail, envelope: &Envelope) -> Result<(), Failure> {
+    let envelope_step = |conn: &mut SmtpConnection, r: Result<_, lettre::transport::smtp::Error>| {
+        r.map(|_| ()).map_err(|e| {
+            let f = server.failure(&e);
+            // A refusal of this sender or recipient: the connection is still good.
+            if f.code.is_none_or(|c| c == 421) || conn.command(Rset).is_err() {
+                conn.abort();
+            }
+            f
+        })
+    };
+    let r = conn.command(mail);
+    envelope_step(conn, r).map_err(sender_refused)?;
+    for to in envelope.to() {
+        let r = conn.command(Rcpt::new(to.clone(), Vec::new()));
+        envelope_step(conn, r)?;
+    }
+    let r = conn.command(Data);
+    envelope_step(conn, r)
+}
+
+/// The replies to a pipelined MAIL, RCPTs and DATA, in order, MAIL's being `first`.
+/// `Ok` once DATA got its 354.
+///
+/// Every reply is read, whatever came before (RFC 2920 section 3.1): a refused MAIL or
+/// RCPT is this message's failure (the first one is reported); DATA is then refused
+/// too, or, if the server answers 354 anyway, a lone `.` ends the empty message; then
+/// `RSET` and the connection goes on. A reply that never comes (the server closed, say
+/// after a `421`) closes the connection; the body was not written, so the failure is
+/// temporary, never unknown.
+fn envelope_replies(
+    server: &Server,
+    conn: &mut Connection,
+    first: Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>,
+    envelope: &Envelope,
+) -> Result<(), Failure> {
     let mut refused: Option<Failure> = None;
     let mut broken = false;
     let mut note = |r: Result<_, lettre::transport::smtp::Error>, refused: &mut Option<Failure>| match r {
@@ -288,8 +393,7 @@ fn pipelined_envelope(server: &Server, conn: &mut Connection, mail: Mail, envelo
             !broken
         }
     };
-    // The first reply (MAIL's) comes back from the write itself.
-    let mut readable = note(conn.command(group), &mut refused);
+    let mut readable = note(first, &mut refused);
     refused = refused.map(sender_refused);
     let mut accepted = 0;
     for _ in envelope.to() {
@@ -349,7 +453,9 @@ fn client_failure(text: &str) -> Failure {
     Failure::permanent(text)
 }
 
-/// The message, dot-stuffed, and the final `.`: written as one "command".
+/// The message, dot-stuffed, and the final `.`: written as one "command", in one write
+/// (two small writes meet Nagle's algorithm and the server's delayed ACK: about 40 ms
+/// lost per message).
 struct DataBody<'a>(&'a str);
 
 impl std::fmt::Display for DataBody<'_> {

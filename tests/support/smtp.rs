@@ -52,6 +52,12 @@ pub struct Faults {
     pub no_pipelining: bool,
     /// Refuse every MAIL FROM with this reply (a sender the server will not take).
     pub refuse_sender: Option<(u16, String)>,
+    /// The next this-many MAIL FROMs get `454 4.7.0 Throttling failure` (as SES
+    /// answers a sender over its rate) and the connection stays open.
+    pub throttle: u32,
+    /// Connections beyond this many at once are greeted with `421 4.7.0 Too many
+    /// connections` and closed.
+    pub max_connections: Option<usize>,
 }
 
 /// A login the server was offered.
@@ -76,6 +82,14 @@ pub struct Applied {
     pub pipelined: u64,
     /// MAIL commands that arrived alone.
     pub lockstep: u64,
+    /// MAIL commands that arrived in the same read as the previous message's final
+    /// `.`: the client wrote the next envelope together with the body (one round trip
+    /// per message).
+    pub after_body: u64,
+    /// `454` throttling replies given.
+    pub throttled: u64,
+    /// Connections turned away with `421` for being too many.
+    pub turned_away: u64,
 }
 
 struct Inner {
@@ -84,6 +98,8 @@ struct Inner {
     applied: Mutex<Applied>,
     live: Mutex<Vec<TcpStream>>,
     connections: AtomicU64,
+    /// Sessions open now.
+    open: AtomicU64,
     /// Required credentials: with them set, MAIL FROM needs a successful AUTH first.
     credentials: Option<(String, String)>,
     logins: Mutex<Vec<Login>>,
@@ -118,6 +134,7 @@ impl SmtpServer {
             applied: Mutex::new(Applied::default()),
             live: Mutex::new(Vec::new()),
             connections: AtomicU64::new(0),
+            open: AtomicU64::new(0),
             credentials,
             logins: Mutex::new(Vec::new()),
             seq: AtomicU64::new(0),
@@ -279,6 +296,11 @@ impl Handler for ConnHandler {
             self.inner.applied.lock().unwrap().busy += 1;
             return Response::custom(421, "4.3.2 Service busy, closing connection".into());
         }
+        if faults.throttle > 0 {
+            faults.throttle -= 1;
+            self.inner.applied.lock().unwrap().throttled += 1;
+            return Response::custom(454, "4.7.0 Throttling failure: Maximum sending rate exceeded.".into());
+        }
         if let Some((code, text)) = &faults.refuse_sender {
             return Response::custom(*code, text.clone());
         }
@@ -370,11 +392,28 @@ fn session(inner: Arc<Inner>, stream: TcpStream, ip: IpAddr) {
         Ok(w) => w,
         Err(_) => return,
     };
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::with_capacity(1 << 20, stream);
+    struct Open<'a>(&'a AtomicU64);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let now_open = inner.open.fetch_add(1, Ordering::SeqCst) + 1;
+    let _open = Open(&inner.open);
+    let limit = inner.faults.lock().unwrap().max_connections;
+    if limit.is_some_and(|m| now_open > m as u64) {
+        inner.applied.lock().unwrap().turned_away += 1;
+        let _ = writer.write_all(b"421 4.7.0 Too many connections from your host\r\n");
+        let _ = writer.shutdown(Shutdown::Both);
+        return;
+    }
     if session.greeting().write_to(&mut writer).is_err() {
         return;
     }
     let mut line = Vec::with_capacity(1024);
+    // The previous line was a message's final `.` with more input already read.
+    let mut behind_body = false;
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
@@ -384,8 +423,16 @@ fn session(inner: Arc<Inner>, stream: TcpStream, ip: IpAddr) {
         let res = session.process(&line);
         if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"MAIL") {
             let mut applied = inner.applied.lock().unwrap();
-            if reader.buffer().is_empty() { applied.lockstep += 1 } else { applied.pipelined += 1 }
+            if reader.buffer().is_empty() {
+                applied.lockstep += 1
+            } else {
+                applied.pipelined += 1
+            }
+            if behind_body {
+                applied.after_body += 1;
+            }
         }
+        behind_body = line == b".\r\n" && !reader.buffer().is_empty();
         if conn.lock().unwrap().cut {
             inner.applied.lock().unwrap().cut += 1;
             let _ = writer.shutdown(Shutdown::Both);
