@@ -718,8 +718,9 @@ impl std::ops::DerefMut for Held<'_> {
 /// together ([`smtp::exchange`]): one round trip per message when the server
 /// pipelines. Everything that must happen before a message's `MAIL FROM` (a rate
 /// slot, the still-subscribed check, the journal's attempt line) is done for the next
-/// message before that write, so the crash rules are unchanged: at most the one open
-/// message per connection is unknown.
+/// message before that write; the journal's attempt line is written just before the
+/// body, so after a crash at most the one message per connection whose body was on its
+/// way is unknown.
 fn work<'a>(shared: &'a Shared<'a>, index: usize) {
     let mut w = Worker {
         index,
@@ -861,12 +862,6 @@ impl<'a> Worker<'a> {
                     return None;
                 }
             }
-            // Noted before MAIL FROM: after a crash this row is unknown, not unstarted.
-            if let Err(e) = shared.journal.attempt(next.job.row.id) {
-                shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
-                self.give_back(shared, Some(next.job), false);
-                return None;
-            }
             next.job.tries += 1;
             return Some(next);
         }
@@ -874,6 +869,19 @@ impl<'a> Worker<'a> {
 
     /// One exchange on the connection: `open`'s body, `next`'s envelope.
     fn exchange(&mut self, shared: &Shared, open: Option<Claimed>, next: Option<Claimed>) {
+        // Noted before the body goes out: after a crash this row is unknown (the server
+        // may have it), not unstarted. A message whose envelope only was written cannot
+        // have been delivered, so after a crash it is simply sent again.
+        if let Some(o) = &open
+            && let Err(e) = shared.journal.attempt(o.job.row.id)
+        {
+            shared.fail(format!("cannot write the sent journal {}: {e}", shared.journal.path().display()));
+            // Not a byte of the body written: drop the connection mid-DATA.
+            self.conn = None;
+            let rows = open.into_iter().chain(next).map(|c| c.job);
+            release(shared, rows, false);
+            return;
+        }
         let c = self.conn.as_mut().expect("a message is only started on a live connection");
         let ex = smtp::exchange(
             &shared.req.server,

@@ -25,7 +25,8 @@ pub fn journal_path(database: &Path) -> PathBuf {
 /// - `<id>\t<at>\t<reply>`: the server accepted ledger row `id` (its 250).
 /// - `c\t<id>\t<state>`: row `id`, until now in `<state>`, is about to be claimed
 ///   (committed `sending`) as part of a worker's batch. Written before the claim commits.
-/// - `a\t<id>`: the worker is about to say `MAIL FROM` for row `id`.
+/// - `a\t<id>`: the worker is about to write the body of row `id` (its envelope may
+///   already be out: a message without its body cannot have been delivered).
 ///
 /// Replay after a crash: a sent line settles the row; a claimed row still `sending`
 /// with no attempt line never started and goes back to its earlier state; a row with
@@ -63,7 +64,8 @@ impl Journal {
         (&self.file).write_all(text.as_bytes())
     }
 
-    /// Records that `MAIL FROM` for row `id` is about to go out. One `write` call.
+    /// Records that the body of row `id` is about to go out (its envelope may already
+    /// have): from here a crash leaves it unknown. One `write` call.
     pub fn attempt(&self, id: i64) -> std::io::Result<()> {
         (&self.file).write_all(format!("a\t{id}\n").as_bytes())
     }
@@ -86,7 +88,7 @@ pub enum Entry {
     Sent(i64, String, String),
     /// (ledger row, state before the claim).
     Claimed(i64, State),
-    /// `MAIL FROM` was about to go out for this row.
+    /// The body was about to go out for this row.
     Attempted(i64),
 }
 
