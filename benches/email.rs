@@ -30,6 +30,11 @@ use std::time::Duration;
 /// What delivery puts in `[subscribers] unsubscribe_url`: every subscriber gets a link.
 const UNSUBSCRIBE: &str = "https://lwkd.example.org/unsubscribe/{token}";
 
+/// Each subscriber's link; no VERP (the envelope sender is `From`).
+fn personal() -> newsdesk::ops::send_subscribers::Personal {
+    newsdesk::ops::send_subscribers::Personal { url_template: UNSUBSCRIBE.to_string(), return_path: None }
+}
+
 fn config() -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
     newsdesk::config::load(&path).unwrap_or_else(|d| panic!("{path:?}: {d:?}"))
@@ -88,13 +93,14 @@ fn per_recipient(c: &mut Criterion) {
     let post = newest(&config);
     let digest = subscriber_digest(&config, &post);
     let rows: Vec<Row> = (0..1024).map(row).collect();
-    let recipient = recipient_for(&digest, &rows[7], UNSUBSCRIBE).unwrap();
+    let personal = personal();
+    let recipient = recipient_for(&digest, &rows[7], &personal).unwrap();
     let mut g = c.benchmark_group("per_recipient");
     g.bench_function("recipient_for", |b| {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % rows.len();
-            black_box(recipient_for(&digest, &rows[i], UNSUBSCRIBE))
+            black_box(recipient_for(&digest, &rows[i], &personal))
         })
     });
     g.bench_function("parts_for", |b| b.iter(|| black_box(digest.parts_for(black_box(&recipient)))));
@@ -106,7 +112,7 @@ fn per_recipient(c: &mut Criterion) {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % rows.len();
-            let r = recipient_for(&digest, &rows[i], UNSUBSCRIBE).unwrap();
+            let r = recipient_for(&digest, &rows[i], &personal).unwrap();
             let id = digest.message_id_for(&r);
             let m = digest.message_for(&r).unwrap();
             black_box((m.envelope().clone(), m.formatted(), id))
@@ -121,7 +127,7 @@ fn dkim(c: &mut Criterion) {
     let config = config();
     let post = newest(&config);
     let digest = subscriber_digest(&config, &post);
-    let recipient = recipient_for(&digest, &row(7), UNSUBSCRIBE).unwrap();
+    let recipient = recipient_for(&digest, &row(7), &personal()).unwrap();
     let message = digest.message_for(&recipient).unwrap().formatted();
     let dir = tempfile::tempdir().unwrap();
     let rsa_key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();

@@ -22,6 +22,13 @@ struct RawConfig {
     smtp: SmtpConfig,
     subscribers: Option<SubscribersConfig>,
     web: Option<WebConfig>,
+    #[serde(default)]
+    bounces: BouncesConfig,
+    #[serde(default)]
+    new: NewConfig,
+    #[serde(default)]
+    social: SocialConfig,
+    buttondown: Option<ButtondownConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +153,11 @@ pub struct EmailConfig {
     pub list_id: Option<String>,
     pub unsubscribe_url: Option<String>,
     pub unsubscribe_mailto: Option<String>,
+    /// The envelope sender of subscriber mail, where bounces go:
+    /// `bounces+{token}@lwkd.example.org` puts each subscriber's VERP token in it (see
+    /// `store::bounces::verp_token`), so every bounce names its subscriber. Without it,
+    /// the envelope sender is `from`.
+    pub return_path: Option<String>,
     pub dkim: Option<DkimConfig>,
 }
 
@@ -224,6 +236,193 @@ fn default_database() -> PathBuf {
     ".newsdesk/newsdesk.db".into()
 }
 
+/// `[buttondown]`: the account `[email] transport = "buttondown"` hands issues to. The
+/// API key is read from `api_key_env` or `api_key_file`, never from the config text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtondownConfig {
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default = "default_buttondown_api")]
+    pub api_url: String,
+}
+
+fn default_buttondown_api() -> String {
+    "https://api.buttondown.com/v1".into()
+}
+
+/// `[social]`: the text `newsdesk social` prints for Bluesky and Mastodon.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocialConfig {
+    /// A minijinja template file; without it, the editors' format.
+    pub template: Option<PathBuf>,
+    /// Put at the end, e.g. `["#kubernetes", "#containers", "#CloudNative"]`.
+    #[serde(default)]
+    pub hashtags: Vec<String>,
+}
+
+/// `[new]`: how `newsdesk new` names and dates the next issue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConfig {
+    /// The post template (minijinja); a missing default `post.md` means the built-in one.
+    #[serde(default = "default_new_template")]
+    pub template: PathBuf,
+    /// The last day of an issue's week: the issue is named for it.
+    #[serde(default = "default_week_ends")]
+    pub week_ends: String,
+    /// The day after the week's end on which the issue goes out, and the time (in
+    /// `[site] timezone`).
+    #[serde(default = "default_publish_weekday")]
+    pub publish_weekday: String,
+    #[serde(default = "default_publish_time")]
+    pub publish_time: String,
+    /// Parsed from the strings above when the config is read.
+    #[serde(skip)]
+    pub week_end_day: Option<chrono::Weekday>,
+    #[serde(skip)]
+    pub publish_day: Option<chrono::Weekday>,
+    #[serde(skip)]
+    pub publish_at: Option<chrono::NaiveTime>,
+}
+
+impl Default for NewConfig {
+    fn default() -> Self {
+        NewConfig {
+            template: default_new_template(),
+            week_ends: default_week_ends(),
+            publish_weekday: default_publish_weekday(),
+            publish_time: default_publish_time(),
+            week_end_day: Some(chrono::Weekday::Sun),
+            publish_day: Some(chrono::Weekday::Thu),
+            publish_at: chrono::NaiveTime::from_hms_opt(22, 0, 0),
+        }
+    }
+}
+
+fn default_new_template() -> PathBuf {
+    "post.md".into()
+}
+fn default_week_ends() -> String {
+    "sunday".into()
+}
+fn default_publish_weekday() -> String {
+    "thursday".into()
+}
+fn default_publish_time() -> String {
+    "22:00".into()
+}
+
+/// `monday` ... `sunday` (or their first three letters), any case.
+pub fn parse_weekday(s: &str) -> Option<chrono::Weekday> {
+    use chrono::Weekday::*;
+    let days = [Mon, Tue, Wed, Thu, Fri, Sat, Sun];
+    let s = s.trim().to_ascii_lowercase();
+    days.into_iter().find(|d| {
+        let full = match d {
+            Mon => "monday",
+            Tue => "tuesday",
+            Wed => "wednesday",
+            Thu => "thursday",
+            Fri => "friday",
+            Sat => "saturday",
+            Sun => "sunday",
+        };
+        s == full || (s.len() == 3 && full.starts_with(&s))
+    })
+}
+
+/// `[bounces]`: what a bounce does, and where `bounces ingest` files what it read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BouncesConfig {
+    /// Issues in a row with a soft bounce (a full mailbox, ...) before the subscriber
+    /// counts as bounced.
+    #[serde(default = "default_soft_limit")]
+    pub soft_limit: u32,
+    /// Where each message read is kept: `processed/` when it was applied or explained,
+    /// `unmatched/` when nobody on the list matched it.
+    #[serde(default = "default_bounce_archive")]
+    pub archive: PathBuf,
+    /// The bounce mailbox on an IMAP server, for `bounces ingest --imap`.
+    pub imap: Option<ImapConfig>,
+}
+
+impl Default for BouncesConfig {
+    fn default() -> Self {
+        BouncesConfig { soft_limit: default_soft_limit(), archive: default_bounce_archive(), imap: None }
+    }
+}
+
+/// `[bounces.imap]`: the bounce mailbox over IMAP with TLS (port 993). The password is
+/// read from `password_env` or `password_file`, never from the config text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    pub host: String,
+    #[serde(default = "default_imap_port")]
+    pub port: u16,
+    pub username: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "default_imap_mailbox")]
+    pub mailbox: String,
+    /// What happens to a message once applied: `"seen"` (flag it), `"move"` (to
+    /// `move_to`) or `"delete"`. Nothing is marked that was not applied.
+    #[serde(default = "default_imap_after")]
+    pub after: String,
+    pub move_to: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_tls_roots")]
+    pub tls_roots: String,
+    #[serde(default = "default_imap_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_imap_port() -> u16 {
+    993
+}
+fn default_imap_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_imap_after() -> String {
+    "seen".into()
+}
+fn default_imap_timeout() -> u64 {
+    30
+}
+fn default_tls_roots() -> String {
+    "webpki".into()
+}
+
+fn default_soft_limit() -> u32 {
+    3
+}
+fn default_bounce_archive() -> PathBuf {
+    ".newsdesk/bounces".into()
+}
+
+/// `[email] return_path`: an address, with `{token}` at most once and in the local
+/// part. The error is the message.
+pub fn check_return_path(value: &str) -> Result<(), String> {
+    let count = value.matches("{token}").count();
+    if count > 1 {
+        return Err(format!("`return_path = \"{value}\"` has `{{token}}` more than once"));
+    }
+    let sample = value.replace("{token}", "0123456789abcdef");
+    let Some((local, _)) = sample.rsplit_once('@') else {
+        return Err(format!("`return_path = \"{value}\"` is not a mail address"));
+    };
+    if count == 1 && !value.rsplit_once('@').is_some_and(|(l, _)| l.contains("{token}")) {
+        return Err(format!("`return_path = \"{value}\"` has `{{token}}` in the domain; it belongs before the `@`"));
+    }
+    if local.is_empty() || sample.parse::<lettre::Address>().is_err() || sample.contains(['<', '>', ' ']) {
+        return Err(format!("`return_path = \"{value}\"` is not a mail address"));
+    }
+    Ok(())
+}
+
 /// `[web]`: `newsdesk serve`, the subscribers' web endpoints.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -281,6 +480,10 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub subscribers: Option<SubscribersConfig>,
     pub web: Option<WebConfig>,
+    pub bounces: BouncesConfig,
+    pub new: NewConfig,
+    pub social: SocialConfig,
+    pub buttondown: Option<ButtondownConfig>,
 }
 
 impl Config {
@@ -488,6 +691,122 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
             );
         }
     }
+    if let Some(email) = &raw.email
+        && let Some(rp) = &email.return_path
+        && let Err(why) = check_return_path(rp)
+    {
+        err(
+            "bad-return-path",
+            "email",
+            "return_path",
+            why,
+            "write the bounce address, with `{token}` where each subscriber's token goes, e.g. `return_path = \"bounces+{token}@lwkd.example.org\"`".into(),
+        );
+    }
+    if let Some(imap) = &raw.bounces.imap {
+        if !matches!(imap.after.as_str(), "seen" | "move" | "delete") {
+            err(
+                "bad-config-value",
+                "bounces.imap",
+                "after",
+                format!("`after = \"{}\"` is not one of \"seen\", \"move\", \"delete\"", imap.after),
+                "`\"seen\"` flags each message once applied (the default); `\"move\"` moves it to `move_to`; `\"delete\"` deletes it".into(),
+            );
+        } else if imap.after == "move" && imap.move_to.as_deref().is_none_or(|m| m.trim().is_empty()) {
+            err(
+                "bad-config-value",
+                "bounces.imap",
+                "after",
+                "`after = \"move\"` needs `move_to`, the folder applied messages go to".into(),
+                "add e.g. `move_to = \"newsdesk-processed\"` under [bounces.imap]".into(),
+            );
+        }
+        if !matches!(imap.tls_roots.as_str(), "webpki" | "system") {
+            err(
+                "bad-config-value",
+                "bounces.imap",
+                "tls_roots",
+                format!("`tls_roots = \"{}\"` is not \"webpki\" or \"system\"", imap.tls_roots),
+                "`\"webpki\"`: Mozilla's roots (built in); `\"system\"`: the machine's; add a private CA with `ca_file`".into(),
+            );
+        }
+        if imap.password_env.is_none() && imap.password_file.is_none() {
+            err(
+                "no-imap-password",
+                "bounces.imap",
+                "username",
+                "[bounces.imap] has a `username` but no password source".into(),
+                "add `password_env = \"NEWSDESK_IMAP_PASSWORD\"` (or `password_file = \"secrets/imap-password\"`) under [bounces.imap]".into(),
+            );
+        }
+    }
+    {
+        let n = &mut raw.new;
+        n.week_end_day = parse_weekday(&n.week_ends);
+        n.publish_day = parse_weekday(&n.publish_weekday);
+        n.publish_at = chrono::NaiveTime::parse_from_str(n.publish_time.trim(), "%H:%M")
+            .or_else(|_| chrono::NaiveTime::parse_from_str(n.publish_time.trim(), "%H:%M:%S"))
+            .ok();
+        for (key, ok, value) in [
+            ("week_ends", n.week_end_day.is_some(), &n.week_ends),
+            ("publish_weekday", n.publish_day.is_some(), &n.publish_weekday),
+        ] {
+            if !ok {
+                err(
+                    "bad-config-value",
+                    "new",
+                    key,
+                    format!("`{key} = \"{value}\"` is not a day of the week"),
+                    format!("write a day's name, e.g. `{key} = \"sunday\"`"),
+                );
+            }
+        }
+        if n.publish_at.is_none() {
+            err(
+                "bad-config-value",
+                "new",
+                "publish_time",
+                format!("`publish_time = \"{}\"` is not a time of day", n.publish_time),
+                "write hours and minutes on the 24-hour clock, e.g. `publish_time = \"22:00\"`".into(),
+            );
+        }
+    }
+    if raw.email.as_ref().is_some_and(|e| e.transport == "buttondown") {
+        match &raw.buttondown {
+            None => err(
+                "no-buttondown",
+                "email",
+                "transport",
+                "`transport = \"buttondown\"` needs a [buttondown] section with the API key's source".into(),
+                "add `[buttondown]` with `api_key_env = \"BUTTONDOWN_API_KEY\"` (or `api_key_file = \"secrets/buttondown\"`)".into(),
+            ),
+            Some(b) if b.api_key_env.is_none() && b.api_key_file.is_none() => err(
+                "no-buttondown",
+                "buttondown",
+                "api_url",
+                "[buttondown] names no `api_key_env` or `api_key_file`".into(),
+                "add `api_key_env = \"BUTTONDOWN_API_KEY\"` (or `api_key_file`) under [buttondown]".into(),
+            ),
+            Some(b) if !(b.api_url.starts_with("https://") || b.api_url.starts_with("http://127.0.0.1")) => err(
+                "bad-config-value",
+                "buttondown",
+                "api_url",
+                format!("`api_url = \"{}\"` is not an https URL", b.api_url),
+                "leave it out for Buttondown's own, `https://api.buttondown.com/v1`".into(),
+            ),
+            Some(_) => {}
+        }
+    }
+    if !(1..=100).contains(&raw.bounces.soft_limit) {
+        let what = expectation("bounces", "soft_limit").unwrap_or("a whole number");
+        err(
+            "bad-config-value",
+            "bounces",
+            "soft_limit",
+            format!("`soft_limit` must be {what}"),
+            "e.g. `soft_limit = 3`: three issues in a row with a soft bounce make a subscriber bounced".into(),
+        );
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -515,6 +834,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         smtp: raw.smtp,
         subscribers: raw.subscribers,
         web: raw.web,
+        bounces: raw.bounces,
+        new: raw.new,
+        social: raw.social,
+        buttondown: raw.buttondown,
     })
 }
 
@@ -662,12 +985,17 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("email", "to", "a mail address in quotes, e.g. `to = \"list@example.org\"`"),
     ("email", "reply_to", "a mail address in quotes"),
     ("email", "templates", "a folder path in quotes"),
-    ("email", "transport", "one of \"smtp\", \"sendmail\", \"file\""),
+    ("email", "transport", "one of \"smtp\", \"sendmail\", \"file\", \"buttondown\""),
     ("email", "file_dir", "a folder path in quotes"),
     ("email", "sendmail", "a program name or path in quotes"),
     ("email", "list_id", "a list identifier in quotes, e.g. `list_id = \"LWKD <lwkd.example.org>\"`"),
     ("email", "unsubscribe_url", "an http(s) URL in quotes"),
     ("email", "unsubscribe_mailto", "a mail address in quotes"),
+    (
+        "email",
+        "return_path",
+        "a mail address in quotes, `{token}` in it for VERP, e.g. `\"bounces+{token}@lwkd.example.org\"`",
+    ),
     ("email", "dkim", "a section: `[email.dkim]` with `domain`, `selector` and `key_file`"),
     ("email.dkim", "domain", "a domain name in quotes"),
     ("email.dkim", "selector", "a DKIM selector in quotes, e.g. `selector = \"s1\"`"),
@@ -702,6 +1030,41 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("web", "trusted_proxies", "a list of IP addresses or networks in quotes, e.g. `[\"127.0.0.1\"]`"),
     ("web", "templates", "a folder path in quotes, e.g. `\"web-templates\"`"),
     ("web", "confirm_hours", "a whole number of hours between 1 and 8760"),
+    ("", "bounces", "a section: `[bounces]` with `key = value` lines below it"),
+    ("bounces", "soft_limit", "a whole number of issues between 1 and 100"),
+    ("bounces", "archive", "a folder path in quotes, e.g. `\".newsdesk/bounces\"`"),
+    ("bounces", "imap", "a section: `[bounces.imap]` with `host`, `username` and `password_env`"),
+    ("", "new", "a section: `[new]` with `key = value` lines below it"),
+    ("", "social", "a section: `[social]` with `key = value` lines below it"),
+    ("", "buttondown", "a section: `[buttondown]` with `api_key_env` below it"),
+    (
+        "buttondown",
+        "api_key_env",
+        "the name of an environment variable in quotes, e.g. `api_key_env = \"BUTTONDOWN_API_KEY\"`",
+    ),
+    ("buttondown", "api_key_file", "a file path in quotes"),
+    ("buttondown", "api_url", "an https URL in quotes"),
+    ("social", "template", "a file path in quotes, e.g. `template = \"social.txt\"`"),
+    ("social", "hashtags", "a list of hashtags in quotes, e.g. `[\"#kubernetes\", \"#CloudNative\"]`"),
+    ("new", "template", "a file path in quotes, e.g. `template = \"post.md\"`"),
+    ("new", "week_ends", "a day of the week in quotes, e.g. `week_ends = \"sunday\"`"),
+    ("new", "publish_weekday", "a day of the week in quotes, e.g. `publish_weekday = \"thursday\"`"),
+    ("new", "publish_time", "a time of day in quotes, e.g. `publish_time = \"22:00\"`"),
+    ("bounces.imap", "host", "a host name in quotes, e.g. `host = \"imap.example.org\"`"),
+    ("bounces.imap", "port", "a whole number between 1 and 65535 (993 for IMAP over TLS)"),
+    ("bounces.imap", "username", "text in quotes"),
+    (
+        "bounces.imap",
+        "password_env",
+        "the name of an environment variable in quotes, e.g. `password_env = \"NEWSDESK_IMAP_PASSWORD\"`",
+    ),
+    ("bounces.imap", "password_file", "a file path in quotes"),
+    ("bounces.imap", "mailbox", "a mailbox name in quotes, e.g. `mailbox = \"INBOX\"`"),
+    ("bounces.imap", "after", "one of \"seen\", \"move\", \"delete\""),
+    ("bounces.imap", "move_to", "a mailbox name in quotes"),
+    ("bounces.imap", "ca_file", "a file path in quotes"),
+    ("bounces.imap", "tls_roots", "`\"webpki\"` or `\"system\"` in quotes"),
+    ("bounces.imap", "timeout_secs", "a whole number of seconds between 1 and 3600"),
 ];
 
 /// What `key` in `[section]` must be, in the editor's words.
@@ -1203,7 +1566,63 @@ id = "jekyll"
         ("web", "templates", "1", "`templates` must be a folder path in quotes"),
         ("web", "confirm_hours", "\"x\"", "`confirm_hours` must be a whole number of hours between 1 and 8760"),
         ("", "web", "1", "`web` must be a section"),
+        ("email", "return_path", "1", "`return_path` must be a mail address in quotes, `{token}` in it"),
+        ("bounces", "soft_limit", "\"x\"", "`soft_limit` must be a whole number of issues between 1 and 100"),
+        ("bounces", "archive", "1", "`archive` must be a folder path in quotes"),
+        ("", "bounces", "1", "`bounces` must be a section"),
+        ("bounces", "imap", "1", "`imap` must be a section"),
+        ("", "new", "1", "`new` must be a section"),
+        ("", "social", "1", "`social` must be a section"),
+        ("", "buttondown", "1", "`buttondown` must be a section"),
+        ("buttondown", "api_key_env", "1", "`api_key_env` must be the name of an environment variable in quotes"),
+        ("buttondown", "api_key_file", "1", "`api_key_file` must be a file path in quotes"),
+        ("buttondown", "api_url", "1", "`api_url` must be an https URL in quotes"),
+        ("social", "template", "1", "`template` must be a file path in quotes"),
+        ("social", "hashtags", "1", "`hashtags` must be a list of hashtags in quotes"),
+        ("new", "template", "1", "`template` must be a file path in quotes"),
+        ("new", "week_ends", "1", "`week_ends` must be a day of the week in quotes"),
+        ("new", "publish_weekday", "1", "`publish_weekday` must be a day of the week in quotes"),
+        ("new", "publish_time", "1", "`publish_time` must be a time of day in quotes"),
     ];
+
+    #[test]
+    fn the_imap_mailbox_is_checked_where_it_is_written() {
+        let base = "[site]\ntitle = \"LWKD\"\nbase_url = \"https://lwkd.info\"\n[bounces.imap]\nhost = \"imap.example.org\"\nusername = \"b\"\n";
+        let ds = errors(base);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert_eq!(ds[0].code, "no-imap-password");
+        let ok = format!("{base}password_env = \"NEWSDESK_IMAP_PASSWORD\"\n");
+        let imap = parse(&ok, Path::new("config.toml")).unwrap().bounces.imap.unwrap();
+        assert_eq!((imap.port, imap.mailbox.as_str(), imap.after.as_str()), (993, "INBOX", "seen"));
+        let ds = errors(&format!("{ok}after = \"move\"\n"));
+        assert!(ds[0].message.contains("needs `move_to`"), "{ds:?}");
+        let ds = errors(&format!("{ok}after = \"archive\"\n"));
+        assert!(ds[0].message.contains("is not one of"), "{ds:?}");
+        assert_eq!(ds[0].line, 8, "the `after` line");
+    }
+
+    #[test]
+    fn return_path_and_soft_limit_are_checked_at_their_line() {
+        for (value, wanted) in [
+            ("\"bounces+{token}@{token}.org\"", "has `{token}` more than once"),
+            ("\"bounces@{token}.org\"", "has `{token}` in the domain"),
+            ("\"not an address\"", "is not a mail address"),
+        ] {
+            let (text, line) = config_with("email", "return_path", value);
+            let ds = errors(&text);
+            assert_eq!(ds.len(), 1, "{ds:?}");
+            assert!(ds[0].message.contains(wanted), "{value}: {}", ds[0].message);
+            assert_eq!((ds[0].code, ds[0].line), ("bad-return-path", line));
+        }
+        let (text, _) = config_with("email", "return_path", "\"bounces+{token}@lwkd.example.org\"");
+        assert!(parse(&text, Path::new("config.toml")).is_ok());
+        let (text, line) = config_with("bounces", "soft_limit", "0");
+        let ds = errors(&text);
+        assert!(ds[0].message.contains("`soft_limit` must be a whole number of issues between 1 and 100"));
+        assert_eq!(ds[0].line, line);
+        let config = parse(&config_with("bounces", "archive", "\"b\"").0, Path::new("config.toml")).unwrap();
+        assert_eq!((config.bounces.soft_limit, config.bounces.archive.as_path()), (3, Path::new("b")));
+    }
 
     #[test]
     fn web_proxies_and_confirm_hours_are_checked_at_their_line() {
@@ -1267,7 +1686,9 @@ id = "jekyll"
     #[test]
     fn every_known_key_has_editor_wording() {
         // serde lists the known keys of a section in its unknown-field error.
-        for section in ["site", "feeds", "email", "email.dkim", "smtp", "subscribers", "web", ""] {
+        for section in
+            ["site", "feeds", "email", "email.dkim", "smtp", "subscribers", "web", "bounces", "new", "social", ""]
+        {
             let (text, _) = config_with(section, "zzz_unknown", "1");
             let ds = errors(&text);
             let message = ds.iter().map(|d| d.help.clone().unwrap_or_default()).collect::<String>();

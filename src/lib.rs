@@ -6,7 +6,7 @@
 //! - [`cli`] parses arguments, prints, prompts and owns the exit code; one file per
 //!   command, each calling one [`ops`] function.
 //! - [`ops`] runs one command and returns its outcome as data.
-//! - The stages ([`load`], [`render`], [`feeds`], [`digest`]) read only the model and
+//! - The stages ([`load`], [`render`], [`feeds`], [`digest`], [`social`]) read only the model and
 //!   never reach into [`transport`], [`store`] or [`delivery`].
 //! - [`delivery`] is the exactly-once engine over [`store`] and [`transport`]; it gets
 //!   each message from a render callback.
@@ -17,9 +17,11 @@
 // Diagnostics are the error type of loading by design: one per post, built once.
 #![allow(clippy::result_large_err)]
 
+pub mod bounces;
 pub mod chars;
 pub mod cli;
 pub mod config;
+pub mod deliverability;
 pub mod delivery;
 pub mod diag;
 pub mod digest;
@@ -30,6 +32,7 @@ pub mod ops;
 pub mod output;
 pub mod permalink;
 pub mod render;
+pub mod social;
 pub mod store;
 pub mod transport;
 pub mod web;

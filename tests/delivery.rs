@@ -131,7 +131,9 @@ fn subscribers_who_join_later_wait_for_include_new_and_unsubscribes_are_honoured
 fn faults_at_the_server_end_up_in_the_ledger_exactly_as_they_happened() {
     let server = SmtpServer::start();
     let list = ListSite::new(server.port(), 60, "connections = 3\nmax_attempts = 3\nretry_delay_secs = 0.02");
-    // s0040-s0044: 550, refused for good. s0010-s0014: 451 twice, then accepted.
+    // s0041-s0044: 550 5.1.1, refused for good (hard bounces: those subscribers become
+    // bounced); s0040: 554 5.7.1, refused by policy (a soft bounce: still subscribed).
+    // s0010-s0014: 451 twice, then accepted.
     // s0020-s0022: 451 always (more than max_attempts). s0030-s0034: the connection
     // is cut once the whole message is on its way (newsdesk hears nothing back, so the
     // server may have it: unknown, never retried in the run). And the first 3
@@ -145,6 +147,7 @@ fn faults_at_the_server_end_up_in_the_ledger_exactly_as_they_happened() {
         for i in 20..23 {
             f.defer.insert(address(i), 100);
         }
+        f.reject.insert(address(40), (554, "5.7.1 <mailbox> rejected by policy".into()));
         f.busy = 3;
     });
     let out = list.send(&[]);
@@ -163,7 +166,8 @@ fn faults_at_the_server_end_up_in_the_ledger_exactly_as_they_happened() {
         match i {
             40..=44 => {
                 assert_eq!((row.state.as_str(), got), ("failed_permanent", 0), "{a}: {row:?}");
-                assert!(row.reply.as_deref().unwrap().starts_with("550 5.1.1"), "{row:?}");
+                let code = if i == 40 { "554 5.7.1" } else { "550 5.1.1" };
+                assert!(row.reply.as_deref().unwrap().starts_with(code), "{row:?}");
                 // A 550 is not retried (one more attempt if a 421 fell on this row first).
                 assert!((1..=2).contains(&row.attempts), "a 550 is not retried: {row:?}");
             }
@@ -230,6 +234,9 @@ fn faults_at_the_server_end_up_in_the_ledger_exactly_as_they_happened() {
     assert_eq!(ledger[&address(40)].state, "sent");
     for i in 41..45 {
         assert_eq!(ledger[&address(i)].state, "failed_permanent");
+        let status: String =
+            list.db().query_row("SELECT status FROM subscribers WHERE email = ?1", [address(i)], |r| r.get(0)).unwrap();
+        assert_eq!(status, "bounced", "a send-time 550 5.1.1 is a hard bounce: never retried");
     }
     // The unknown rows are for the editor to decide: `status` says so, a resume sends
     // them again with the same Message-ID (they never reached this server).

@@ -6,24 +6,12 @@ mod delivery_common;
 mod support;
 
 use delivery_common::{ListSite, address, header};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use support::smtp::SmtpServer;
 use support::text;
 
 /// `newsdesk inbox` with `message` on stdin.
 fn inbox(list: &ListSite, message: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_newsdesk"))
-        .arg("-c")
-        .arg(list.site.path("config.toml"))
-        .arg("inbox")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    list.site.run_stdin(&["inbox"], message.as_bytes())
 }
 
 /// A list whose mail names `lwkd+unsubscribe@example.org` as the mailto unsubscribe.

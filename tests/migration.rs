@@ -32,17 +32,26 @@ fn the_one_ledger_keeps_every_row_of_both_old_ledgers() {
     let site = migrated_site(9);
     let conn = newsdesk::store::db::open(&site.path(".newsdesk/newsdesk.db")).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let tables = rows(&conn, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
     assert!(!tables.iter().any(|t| t[0].as_deref() == Some("list_sends")), "{tables:?}");
-    for new in ["confirmations", "confirmation_mails"] {
-        assert!(tables.iter().any(|t| t[0].as_deref() == Some(new)), "step 6 adds {new}: {tables:?}");
+    for new in ["confirmations", "confirmation_mails", "bounces"] {
+        assert!(tables.iter().any(|t| t[0].as_deref() == Some(new)), "steps 6 and 7 add {new}: {tables:?}");
     }
 
-    // The subscribers, untouched.
-    let subs = rows(&conn, "SELECT email, status FROM subscribers ORDER BY id");
+    // The subscribers, untouched by step 7's rebuild of their table (ids included, which
+    // the deliveries below point to), and nobody suppressed.
+    let subs = rows(&conn, "SELECT email, status, suppressed_reason FROM subscribers ORDER BY id");
     assert_eq!(subs.len(), 5);
-    assert_eq!(subs[4], [Some("bob@example.org".into()), Some("unsubscribed".into())]);
+    assert_eq!(subs[4], [Some("bob@example.org".into()), Some("unsubscribed".into()), None]);
+    let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, 1, "foreign keys are back on after the rebuild");
+    let dangling: i64 = conn
+        .query_row("SELECT COUNT(*) FROM deliveries WHERE subscriber_id NOT IN (SELECT id FROM subscribers)", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(dangling, 0);
 
     // Subscriber deliveries: as they were.
     let subscriber =

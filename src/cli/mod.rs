@@ -13,17 +13,22 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod bounces;
 mod build;
 mod check;
 mod inbox;
+mod new;
 mod preview;
+mod publish;
 mod send;
 mod serve;
+mod social;
 mod status;
 mod subscribers;
 
 const EXAMPLES: &str = "\
 Examples:
+  newsdesk new                        start the next issue in posts/ from post.md
   newsdesk check                      check config.toml and every post
   newsdesk build                      write rss.xml, atom.xml and feed.json to _site/
   newsdesk -c site/config.toml build --out public/
@@ -48,6 +53,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start the next issue: its post from the template, named and dated by the archive's rule.
+    #[command(
+        after_help = "The issue is named for its week's last day ([new] week_ends, Sunday): title \"Week Ending August 16, 2026\",\nfile and slug 2026-08-16-update; dated the next [new] publish_weekday at publish_time ([site] timezone).\nAn existing file is never overwritten. Prints the new file's path."
+    )]
+    New(new::NewArgs),
+    /// Publication day: check, build the feeds, preview, confirm, send, ping the hub, print the social texts.
+    #[command(
+        after_help = "Each finished step is recorded for the issue (.newsdesk/publish/LABEL.json): run again after an\nerror or an interruption, it goes on from the first unfinished step, and never sends twice. The send is\nto Buttondown, the list address ([email] to) or the subscribers, as configured."
+    )]
+    Publish(publish::PublishArgs),
+    /// Print the issue's announcement for Bluesky and Mastodon, fitted to each one's limit.
+    #[command(
+        after_help = "Highlights come from the front matter (`highlights:`) or the headings under Featured PRs and\nKEP of the Week; they are dropped from the end until the text fits (Bluesky: 300 graphemes; Mastodon:\n500 characters, every link counted as 23). Nothing is posted."
+    )]
+    Social(social::SocialArgs),
     /// Render the newest issue as email into `_preview/` for review (never sends).
     Preview(preview::PreviewArgs),
     /// Send the newest issue to the list address, or a test send with `--to ADDR`.
@@ -62,9 +82,12 @@ pub enum Command {
     Check {
         #[command(flatten)]
         select: SelectArgs,
-        /// Treat warnings as errors.
+        /// Treat warnings as errors (the deliverability report's too).
         #[arg(long)]
         strict: bool,
+        /// Also look up the DKIM key, SPF and DMARC records in DNS.
+        #[arg(long)]
+        dns: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -75,6 +98,9 @@ pub enum Command {
         /// Output folder.
         #[arg(long, default_value = "_site", value_name = "DIR")]
         out: PathBuf,
+        /// Then tell the WebSub hub (`[feeds] hub`) that the feeds changed.
+        #[arg(long)]
+        ping: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -105,6 +131,11 @@ pub enum Command {
         after_help = "Run it behind a reverse proxy that terminates TLS and set `[web] public_url` to the address readers\nuse: subscriber mail then links to its `/unsubscribe/{token}`, and `/subscribe` takes sign-ups (confirmed\nby mail). Logs one line per request on stderr, tokens masked. Stops on SIGTERM or Ctrl-C after the\nrequests in flight."
     )]
     Serve(serve::ServeArgs),
+    /// Read bounces and complaints: explain them (`parse`) or apply them to the list (`ingest`).
+    Bounces {
+        #[command(subcommand)]
+        action: bounces::BouncesCommand,
+    },
     /// Show the subscriber send ledger: counts per state and permanent failures.
     Status {
         /// Only this issue (slug, file name without `.md`, or post id).
@@ -159,6 +190,10 @@ impl Context {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let ctx = Context { cwd: std::env::current_dir().ok() };
+    // Explaining bounce files needs no config.
+    if let Command::Bounces { action: bounces::BouncesCommand::Parse { files, format } } = &cli.command {
+        return bounces::run_parse(files, *format, &ctx);
+    }
     let mut config = match config::load(&cli.config) {
         Ok(c) => c,
         Err(diags) => {
@@ -168,6 +203,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 Command::Preview(a) => a.format,
                 Command::Send(a) => a.format,
                 Command::Subscribers { action } => action.format(),
+                Command::Bounces { action } => action.format(),
+                Command::New(a) => a.format,
+                Command::Social(a) => a.format,
+                Command::Publish(a) => a.format,
                 Command::Unsubscribe { .. } | Command::Serve(_) | Command::Inbox => Format::Human,
                 Command::Status { format, .. } => *format,
             };
@@ -180,8 +219,12 @@ pub fn run(cli: Cli) -> ExitCode {
         config.posts_dir = posts;
     }
     match cli.command {
-        Command::Check { select, strict, format } => check::run(&config, select.selection(), strict, format, &ctx),
-        Command::Build { select, out, format } => build::run(&config, select.selection(), out, format, &ctx),
+        Command::Check { select, strict, dns, format } => {
+            check::run(&config, select.selection(), strict, dns, format, &ctx)
+        }
+        Command::Build { select, out, ping, format } => {
+            build::run(&config, select.selection(), out, ping, format, &ctx)
+        }
         Command::Preview(args) => preview::run(&config, &args, &ctx),
         Command::Send(args) => send::run(&config, &args, &ctx),
         Command::Subscribers { action } => subscribers::run(&config, action, &ctx),
@@ -189,6 +232,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status { post, format } => status::run(&config, post, format),
         Command::Serve(args) => serve::run(&config, &args, &ctx),
         Command::Inbox => inbox::run(&config, &ctx),
+        Command::Bounces { action } => bounces::run(&config, action, &ctx),
+        Command::New(args) => new::run(&config, &args, &ctx),
+        Command::Social(args) => social::run(&config, &args, &ctx),
+        Command::Publish(args) => publish::run(&config, &args, &ctx),
     }
 }
 
@@ -201,6 +248,47 @@ fn confirm(question: &str) -> bool {
         return false;
     }
     matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// `--dns`: the name server from `NEWSDESK_DNS_SERVER` (`IP:PORT`) when set, else the
+/// system's. Read here, once, so `ops` sees a plain option.
+fn dns_options(dns: bool) -> Result<Option<crate::ops::deliverability::DnsOptions>, String> {
+    if !dns {
+        return Ok(None);
+    }
+    let nameserver = match std::env::var("NEWSDESK_DNS_SERVER") {
+        Ok(v) if !v.trim().is_empty() => Some(
+            v.trim()
+                .parse()
+                .map_err(|_| format!("NEWSDESK_DNS_SERVER=`{v}` is not an IP:PORT address (e.g. `127.0.0.1:53`)"))?,
+        ),
+        _ => None,
+    };
+    Ok(Some(crate::ops::deliverability::DnsOptions { nameserver }))
+}
+
+/// The deliverability report for people: one line per check (`ok`, `warning`,
+/// `error`, its name and what was found), the hint under each that is not ok.
+fn human_deliverability(checks: &[crate::deliverability::Check]) -> String {
+    use crate::deliverability::{Status, count};
+    let mut out = String::from("Deliverability (the message as a receiver checks it):\n");
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in checks {
+        out.push_str(&format!("  {:<8} {:<width$}  {}\n", c.status.as_str(), c.name, c.detail));
+        if c.status != Status::Ok
+            && let Some(hint) = &c.hint
+        {
+            out.push_str(&format!("  {:<8} {:<width$}  help: {hint}\n", "", ""));
+        }
+    }
+    let (w, e) = (count(checks, Status::Warning), count(checks, Status::Error));
+    out.push_str(&format!(
+        "  {} ok, {w} warning{}, {e} error{}\n",
+        count(checks, Status::Ok),
+        if w == 1 { "" } else { "s" },
+        if e == 1 { "" } else { "s" }
+    ));
+    out
 }
 
 fn exit(failed: bool) -> ExitCode {

@@ -1,7 +1,8 @@
 //! `newsdesk preview` (and `send --dry-run`).
 
-use super::{Context, Format, SelectArgs, print_report};
+use super::{Context, Format, SelectArgs, dns_options, human_deliverability, print_report};
 use crate::config::Config;
+use crate::deliverability::{Status, count};
 use crate::ops::preview::{self, MessageSummary, PreviewOptions};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -21,13 +22,23 @@ pub struct PreviewArgs {
     /// Open message.html in the desktop's web browser.
     #[arg(long)]
     pub open: bool,
+    /// Also look up the DKIM key, SPF and DMARC records in DNS.
+    #[arg(long)]
+    pub dns: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }
 
 pub fn run(config: &Config, args: &PreviewArgs, ctx: &Context) -> ExitCode {
     let out = args.out.clone().unwrap_or_else(|| preview::default_out(config));
-    let options = PreviewOptions { selection: args.select.selection(), post: args.post.clone(), out: out.clone() };
+    let dns = match dns_options(args.dns) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = PreviewOptions { selection: args.select.selection(), post: args.post.clone(), out: out.clone(), dns };
     let outcome = preview::preview(config, &options);
     let report = &outcome.report;
     let Some(previewed) = &outcome.previewed else {
@@ -35,15 +46,19 @@ pub fn run(config: &Config, args: &PreviewArgs, ctx: &Context) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let written: Vec<String> = previewed.written.iter().map(|p| ctx.show(p)).collect();
-    let ok = !report.has_errors();
+    // Deliverability warnings leave the exit status alone (the editor still gets the
+    // files); its errors (a DKIM key DNS does not publish, a failed lookup) do not.
+    let checks = &previewed.deliverability;
+    let ok = !report.has_errors() && count(checks, Status::Error) == 0;
     print_report(
         report,
         args.format,
         ctx,
-        serde_json::json!({ "ok": ok, "message": previewed.summary, "written": written }),
+        serde_json::json!({ "ok": ok, "message": previewed.summary, "written": written, "deliverability": checks }),
     );
     if args.format == Format::Human {
         print!("{}", human_summary(&previewed.summary, ctx));
+        print!("{}", human_deliverability(checks));
         println!("Wrote:");
         for w in &written {
             println!("  {w}");

@@ -29,12 +29,16 @@ pub struct SendArgs {
     /// Test send to ADDR instead of the list (repeatable); not recorded as sent.
     #[arg(long = "to", value_name = "ADDR")]
     pub to: Vec<String>,
-    /// Send even if the ledger says this issue already went to the list.
+    /// Send even if the ledger says this issue already went to the list; with
+    /// --subscribers, even when the previous issue had too many complaints or bounces.
     #[arg(long)]
     pub force: bool,
     /// Do not ask for confirmation (for scripts).
     #[arg(short, long)]
     pub yes: bool,
+    /// With `[email] transport = "buttondown"`: send the issue at Buttondown instead of leaving a draft.
+    #[arg(long)]
+    pub publish: bool,
     /// Do what `preview` does instead: write the message, send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -72,12 +76,17 @@ pub fn run(config: &Config, args: &SendArgs, ctx: &Context) -> ExitCode {
     if args.subscriber_send.subscribers {
         return run_subscribers(config, args, ctx);
     }
+    let buttondown = config.email.as_ref().is_some_and(|e| e.transport == "buttondown");
+    if buttondown && args.to.is_empty() && !args.dry_run {
+        return run_buttondown(config, args, ctx);
+    }
     if args.dry_run {
         let p = PreviewArgs {
             select: args.select,
             post: args.post.clone(),
             out: args.out.clone(),
             open: false,
+            dns: false,
             format: args.format,
         };
         return preview::run(config, &p, ctx);
@@ -162,6 +171,7 @@ fn run_subscribers(config: &Config, args: &SendArgs, ctx: &Context) -> ExitCode 
         skip_unknown: flags.skip_unknown,
         include_new: flags.include_new,
         dry_run: args.dry_run,
+        force: args.force,
     };
     let fail = |mut report: Report| {
         report.sort();
@@ -244,17 +254,71 @@ fn run_subscribers(config: &Config, args: &SendArgs, ctx: &Context) -> ExitCode 
         b.finish_and_clear();
     }
     match result {
-        Ok(summary) => {
+        Ok(run) => {
+            let summary = &run.summary;
             let ok = summary.stopped.is_none() && summary.ledger.open() == 0;
             match args.format {
-                Format::Human => print_summary(&summary),
-                Format::Json => {
-                    print_report(&report, Format::Json, ctx, serde_json::json!({ "ok": ok, "summary": summary }))
+                Format::Human => {
+                    print_summary(summary);
+                    print_refusals(&run.refused);
                 }
+                Format::Json => print_report(
+                    &report,
+                    Format::Json,
+                    ctx,
+                    serde_json::json!({ "ok": ok, "summary": summary, "refused": run.refused }),
+                ),
             }
             if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(report) => fail(report),
+    }
+}
+
+/// `send` to Buttondown: a draft there (or, with `--publish`, the issue sent), once.
+fn run_buttondown(config: &Config, args: &SendArgs, ctx: &Context) -> ExitCode {
+    use crate::ops::buttondown::{self, HandOffOptions};
+    let what = if args.publish { "Send" } else { "Make a Buttondown draft of" };
+    if !args.yes && std::io::stdin().is_terminal() && !confirm(&format!("{what} the issue at Buttondown?")) {
+        eprintln!("nothing was sent");
+        return ExitCode::FAILURE;
+    }
+    let options = HandOffOptions {
+        selection: args.select.selection(),
+        post: args.post.clone(),
+        publish: args.publish,
+        force: args.force,
+    };
+    match buttondown::hand_off(config, &options) {
+        Ok(done) => {
+            match args.format {
+                Format::Json => print_report(
+                    &Report::default(),
+                    Format::Json,
+                    ctx,
+                    serde_json::json!({ "ok": true, "buttondown": done }),
+                ),
+                Format::Human => match (done.status.as_str(), done.existing) {
+                    ("draft", false) => eprintln!(
+                        "made a draft at Buttondown: {} (\"{}\"); look it over there, then publish it there or with `newsdesk send --publish`",
+                        done.id, done.subject
+                    ),
+                    ("draft", true) => eprintln!(
+                        "this issue is a Buttondown draft already ({}): nothing new was made; `newsdesk send --publish` sends it, --force makes another",
+                        done.id
+                    ),
+                    (status, _) => {
+                        eprintln!("Buttondown has the issue as {} ({status}): it sends it to the list", done.id)
+                    }
+                },
+            }
+            ExitCode::SUCCESS
+        }
+        Err(mut report) => {
+            report.sort();
+            print_report(&report, args.format, ctx, serde_json::json!({ "ok": false }));
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -285,6 +349,27 @@ fn progress_bar(human: bool) -> Option<ProgressBar> {
             });
     bar.set_style(style);
     Some(bar)
+}
+
+/// The recipients the relay refused, as the bounces they now count as.
+fn print_refusals(refused: &[crate::ops::bounces::Applied]) {
+    use crate::store::bounces::Effect;
+    let bounced: Vec<&str> = refused
+        .iter()
+        .filter(|a| matches!(a.effect, Effect::Bounced | Effect::BouncedAfterSoft { .. }))
+        .map(|a| a.email.as_str())
+        .collect();
+    if !bounced.is_empty() {
+        eprintln!(
+            "{} address(es) refused for good are now bounced and will not be mailed again: {}",
+            bounced.len(),
+            bounced.join(", ")
+        );
+    }
+    let soft = refused.iter().filter(|a| matches!(a.effect, Effect::SoftCounted { .. })).count();
+    if soft > 0 {
+        eprintln!("{soft} refusal(s) counted as soft bounces (`newsdesk status` shows them)");
+    }
 }
 
 fn print_summary(s: &RunSummary) {

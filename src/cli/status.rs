@@ -35,7 +35,12 @@ fn print(shown: &StatusReport, format: Format) {
     let issues = &shown.issues;
     let running = shown.running.is_some();
     if format == Format::Json {
-        let v = serde_json::json!({ "issues": issues, "list_sends": shown.lists, "running": shown.running });
+        let v = serde_json::json!({
+            "issues": issues,
+            "bounces": shown.bounces,
+            "list_sends": shown.lists,
+            "running": shown.running,
+        });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return;
     }
@@ -79,6 +84,24 @@ fn print(shown: &StatusReport, format: Format) {
             let n = c.get(s);
             if n > 0 || matches!(s, State::Sent | State::Pending) {
                 println!("  {:>8}  {}", n, label(s, running));
+            }
+        }
+        if let Some(b) = shown.bounces.get(i).filter(|b| b.hard + b.soft + b.complaints > 0) {
+            println!(
+                "  bounces and complaints of the {} delivered: {} hard, {} soft, {} complaint(s) (complaint rate {:.2} %, hard-bounce rate {:.1} %)",
+                b.delivered,
+                b.hard,
+                b.soft,
+                b.complaints,
+                b.complaint_rate * 100.0,
+                b.hard_bounce_rate * 100.0
+            );
+            if b.complaint_rate > crate::ops::bounces::MAX_COMPLAINT_RATE
+                || b.hard_bounce_rate > crate::ops::bounces::MAX_HARD_BOUNCE_RATE
+            {
+                println!(
+                    "  over Gmail's and Yahoo's limits (0.3 % complaints, 5 % hard bounces): the next issue's send needs --force"
+                );
             }
         }
         let runs = if issue.runs == 1 { "1 run".to_string() } else { format!("{} runs", issue.runs) };

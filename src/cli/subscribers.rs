@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::diag::Report;
 use crate::ops::subscribers::{self, AddOptions, ExportTo, Unsubscribe, UnsubscribeError};
 use crate::store::db::DbError;
-use crate::store::subscribers::{AddOutcome, ImportOutcome, SubscriberError, SubscriberStatus};
+use crate::store::subscribers::{AddOutcome, ImportOutcome, SubscriberError, SubscriberStatus, Which};
 use clap::Subcommand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,8 @@ pub enum SubscribersCommand {
     },
     /// Write the list as CSV (re-importable). Tokens are not exported.
     Export {
-        /// Include people who unsubscribed (with status `unsubscribed`).
+        /// Include people who unsubscribed or bounced (with their status, and for
+        /// suppressed addresses `suppressed_reason` and `suppressed_at`).
         #[arg(long)]
         all: bool,
         /// Write to FILE instead of stdout.
@@ -48,9 +49,12 @@ pub enum SubscribersCommand {
     Remove { email: String },
     /// List subscribers.
     List {
-        /// Include people who unsubscribed.
-        #[arg(long)]
+        /// Include people who unsubscribed or bounced.
+        #[arg(long, conflicts_with = "suppressed")]
         all: bool,
+        /// Only suppressed addresses (bounced, or reported as spam), with why and since when.
+        #[arg(long)]
+        suppressed: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -98,11 +102,11 @@ fn run_inner(config: &Config, action: SubscribersCommand, ctx: &Context) -> Resu
         SubscribersCommand::Export { all, output } => {
             match output {
                 Some(path) => {
-                    let n = subscribers::export(config, all, ExportTo::File(path.clone()))?;
+                    let n = subscribers::export(config, which(all, false), ExportTo::File(path.clone()))?;
                     eprintln!("exported {n} subscribers to {}", ctx.show(&path));
                 }
                 None => {
-                    subscribers::export(config, all, ExportTo::Writer(&mut std::io::stdout().lock()))?;
+                    subscribers::export(config, which(all, false), ExportTo::Writer(&mut std::io::stdout().lock()))?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -121,33 +125,40 @@ fn run_inner(config: &Config, action: SubscribersCommand, ctx: &Context) -> Resu
             eprintln!("removed {email} and their delivery history");
             Ok(ExitCode::SUCCESS)
         }
-        SubscribersCommand::List { all, format } => {
+        SubscribersCommand::List { all, suppressed, format } => {
             let mut out = std::io::stdout().lock();
+            let which = which(all, suppressed);
             match format {
                 Format::Human => {
-                    let c = subscribers::list(config, all, |s| {
+                    let c = subscribers::list(config, which, |s| {
                         let name = s.name.as_deref().unwrap_or("");
-                        if all {
+                        if let (true, Some(sup)) = (suppressed, &s.suppressed) {
+                            let detail = sup.detail.as_deref().unwrap_or("");
+                            writeln!(out, "{}\t{}\t{}\t{}\t{detail}", s.email, name, sup.reason, sup.since)?;
+                        } else if all {
                             writeln!(out, "{}\t{}\t{}", s.email, name, s.status.as_str())?;
                         } else {
                             writeln!(out, "{}\t{}", s.email, name)?;
                         }
                         Ok(())
                     })?;
-                    if c.pending > 0 {
-                        eprintln!(
-                            "{} active, {} unsubscribed, {} waiting for their confirmation (not on the list yet)",
-                            c.active, c.unsubscribed, c.pending
-                        );
-                    } else {
-                        eprintln!("{} active, {} unsubscribed", c.active, c.unsubscribed);
+                    let mut line = format!("{} active, {} unsubscribed", c.active, c.unsubscribed);
+                    if c.bounced > 0 {
+                        line.push_str(&format!(", {} bounced", c.bounced));
                     }
+                    if c.suppressed > 0 {
+                        line.push_str(&format!(" ({} suppressed: `--suppressed` lists them)", c.suppressed));
+                    }
+                    if c.pending > 0 {
+                        line.push_str(&format!(", {} waiting for their confirmation (not on the list yet)", c.pending));
+                    }
+                    eprintln!("{line}");
                 }
                 Format::Json => {
                     // One array, written row by row: the list is never held in memory.
                     write!(out, "[")?;
                     let mut first = true;
-                    subscribers::list(config, all, |s| {
+                    subscribers::list(config, which, |s| {
                         let sep = if first { "\n  " } else { ",\n  " };
                         first = false;
                         let row = serde_json::to_string(s).map_err(std::io::Error::other)?;
@@ -184,6 +195,12 @@ fn report_import(out: &ImportOutcome, file: &Path, format: Format, ctx: &Context
             if out.unsubscribed > 0 {
                 parts.push(format!("{} marked unsubscribed", out.unsubscribed));
             }
+            if out.suppressed > 0 {
+                parts.push(format!("{} marked suppressed", out.suppressed));
+            }
+            if out.kept_suppressed > 0 {
+                parts.push(format!("{} kept suppressed (listed below)", out.kept_suppressed));
+            }
             if out.duplicates > 0 {
                 parts.push(format!(
                     "{} repeated row{} skipped",
@@ -197,6 +214,12 @@ fn report_import(out: &ImportOutcome, file: &Path, format: Format, ctx: &Context
                 d => format!(" (separated by `{d}`)"),
             };
             eprintln!("imported {shown}{separator}: {}", parts.join(", "));
+            for row in &out.suppressed_rows {
+                eprintln!(
+                    "  {shown}:{}: {} was not added back: it is suppressed ({}, since {})",
+                    row.line, row.email, row.reason, row.since
+                );
+            }
             let n = out.rejected.len();
             if n > 0 {
                 let rows = if n == 1 { "1 row was".to_string() } else { format!("{n} rows were") };
@@ -211,6 +234,15 @@ fn report_import(out: &ImportOutcome, file: &Path, format: Format, ctx: &Context
                 }
             }
         }
+    }
+}
+
+/// The rows a listing covers.
+fn which(all: bool, suppressed: bool) -> Which {
+    match (all, suppressed) {
+        (_, true) => Which::Suppressed,
+        (true, false) => Which::All,
+        (false, false) => Which::Active,
     }
 }
 

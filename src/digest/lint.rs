@@ -6,8 +6,9 @@ use super::{Digest, Parts};
 use crate::diag::{Diagnostic, line_at, line_col};
 use crate::render::has_scheme;
 
-/// Gmail shows "[Message clipped]" past this many bytes of HTML.
-pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
+/// Gmail shows "[Message clipped]" past this many bytes of HTML; the deliverability
+/// report measures against the same number.
+pub use crate::deliverability::GMAIL_CLIP_BYTES;
 /// Subjects longer than this are cut off in every client's list view.
 pub const MAX_SUBJECT_CHARS: usize = 150;
 
@@ -69,8 +70,7 @@ pub fn lint(digest: &Digest, parts: &Parts) -> Vec<Diagnostic> {
             Diagnostic::warning(
                 "clipped-html",
                 format!(
-                    "the HTML part is {:.1} KB; Gmail clips messages over 102 KB and hides the rest (the footer with the unsubscribe link included)",
-                    html_bytes as f64 / 1024.0
+                    "the HTML part is {html_bytes} bytes; Gmail clips messages over 102 KB ({GMAIL_CLIP_BYTES} bytes) and hides the rest (the footer with the unsubscribe link included)"
                 ),
             )
             .in_file(&digest.post_source)

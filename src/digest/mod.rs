@@ -54,6 +54,9 @@ pub struct Recipient {
     pub to: Mailbox,
     /// `RCPT TO` addresses (usually just `to`).
     pub envelope_to: Vec<Address>,
+    /// `MAIL FROM` when it is not the `From` address: a subscriber's VERP bounce
+    /// address (`[email] return_path`).
+    pub envelope_from: Option<Address>,
     /// `None`: the message gets the issue's own Message-ID. `Some(key)`: a Message-ID
     /// stable per (issue, key), so each recipient's copy is distinct.
     pub id_key: Option<String>,
@@ -229,6 +232,7 @@ impl Digest {
         let to = self.settings.to.clone()?;
         Some(Recipient {
             envelope_to: vec![to.email.clone()],
+            envelope_from: self.settings.bounce_address.clone(),
             to,
             id_key: None,
             name: String::new(),
@@ -244,6 +248,7 @@ impl Digest {
         let mut r = self.list_recipient().unwrap_or_else(|| Recipient {
             to: Mailbox::new(None, address.clone()),
             envelope_to: Vec::new(),
+            envelope_from: self.settings.bounce_address.clone(),
             id_key: None,
             name: String::new(),
             unsubscribe_url: self.settings.unsubscribe_url.clone(),
@@ -335,7 +340,10 @@ impl Digest {
             .message_id(Some(message_id))
             .raw_header(header("List-Id", &s.list_id))
             .raw_header(header("List-Archive", &format!("<{}>", self.post_url)))
-            .envelope(Envelope::new(Some(s.from.email.clone()), r.envelope_to.clone())?);
+            .envelope(Envelope::new(
+                Some(r.envelope_from.clone().unwrap_or_else(|| s.from.email.clone())),
+                r.envelope_to.clone(),
+            )?);
         if let Some(reply_to) = &s.reply_to {
             b = b.reply_to(reply_to.clone());
         }
@@ -445,6 +453,7 @@ mod tests {
         let r = Recipient {
             to: "list@example.org".parse().unwrap(),
             envelope_to: vec![],
+            envelope_from: None,
             id_key: None,
             name: "Ann & Bob".into(),
             unsubscribe_url: Some("https://x.org/u?a=1&b=2".into()),
@@ -497,6 +506,7 @@ mod tests {
         Recipient {
             to: "s@example.org".parse().unwrap(),
             envelope_to: vec!["s@example.org".parse().unwrap()],
+            envelope_from: None,
             id_key: Some(key.to_string()),
             name: name.to_string(),
             unsubscribe_url: url.map(str::to_string),

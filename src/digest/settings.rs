@@ -19,6 +19,11 @@ pub struct MailSettings {
     pub unsubscribe_url: Option<String>,
     /// `mailto:` address for unsubscribing by mail.
     pub unsubscribe_mailto: Option<String>,
+    /// The envelope sender of list and test sends: `[email] return_path` without its
+    /// `{token}` (`bounces+{token}@x` → `bounces@x`), so their bounces reach the bounce
+    /// mailbox too; `None`: the `From` address. Subscriber sends put each subscriber's
+    /// VERP token in instead.
+    pub bounce_address: Option<lettre::Address>,
     /// The templates folder, absolute.
     pub templates_dir: PathBuf,
     /// Whether `templates` was left at its default (a missing default folder falls back
@@ -103,13 +108,13 @@ pub fn settings(config: &Config) -> Result<MailSettings, Vec<Diagnostic>> {
             }
         }
     };
-    if !matches!(email.transport.as_str(), "smtp" | "sendmail" | "file") {
+    if !matches!(email.transport.as_str(), "smtp" | "sendmail" | "file" | "buttondown") {
         problems.push(config_diagnostic(
             config,
             "email",
             "transport",
             Diagnostic::error("bad-transport", format!("unknown transport `{}`", email.transport))
-                .help("use \"smtp\", \"sendmail\" or \"file\""),
+                .help("use \"smtp\", \"sendmail\", \"file\" or \"buttondown\""),
         ));
     }
     let list_id = match (&email.list_id, &from) {
@@ -138,8 +143,11 @@ pub fn settings(config: &Config) -> Result<MailSettings, Vec<Diagnostic>> {
         }
         (None, None) => None,
     };
+    // The config checked the shape already; this only makes the plain form.
+    let bounce_address = email.return_path.as_deref().and_then(|rp| plain_return_path(rp).parse().ok());
     match (from, list_id) {
         (Some(from), Some(list_id)) if problems.is_empty() => Ok(MailSettings {
+            bounce_address,
             from,
             to,
             reply_to,
@@ -151,6 +159,18 @@ pub fn settings(config: &Config) -> Result<MailSettings, Vec<Diagnostic>> {
             subscriber_send: false,
         }),
         _ => Err(problems),
+    }
+}
+
+/// `bounces+{token}@x` → `bounces@x`: the return path without the token and the
+/// separator before it.
+pub fn plain_return_path(return_path: &str) -> String {
+    match return_path.split_once("{token}") {
+        None => return_path.to_string(),
+        Some((before, after)) => {
+            let before = before.trim_end_matches(['+', '-', '.', '_', '=']);
+            format!("{before}{after}")
+        }
     }
 }
 
@@ -176,6 +196,13 @@ fn list_id(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_return_path_drops_the_token_and_its_separator() {
+        assert_eq!(plain_return_path("bounces+{token}@lwkd.example.org"), "bounces@lwkd.example.org");
+        assert_eq!(plain_return_path("bounces-{token}@x.org"), "bounces@x.org");
+        assert_eq!(plain_return_path("bounces@x.org"), "bounces@x.org");
+    }
 
     #[test]
     fn list_ids_are_normalized_or_refused() {

@@ -98,7 +98,7 @@ pub fn build(config: &Config, options: &BuildOptions) -> std::io::Result<BuildOu
     }
     let future: Vec<&Post> = loaded.archive.posts.iter().filter(|p| is_future(p)).collect();
     let mut report = Report::default();
-    report.extend(future.iter().map(|p| crate::ops::check::future_warning(p)));
+    report.extend(future.iter().map(|p| crate::ops::check::future_warning(p, selection.now)));
     let future: Vec<PathBuf> = future.iter().map(|p| p.source.clone()).collect();
     report.extend(loaded.report.diagnostics);
     if report.has_errors() {

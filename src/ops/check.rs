@@ -2,44 +2,61 @@
 //!
 //! Loading already reports what makes a post unusable (errors); here every body is
 //! rendered too, for the link and HTML warnings, plus checks that need the whole
-//! archive (future dates, missing authors).
+//! archive (future dates, missing authors), and the deliverability report of the
+//! newest issue's message (`--dns`: with its DNS records).
 
+use super::deliverability::{self, DnsOptions};
 use super::issue::{self, Audience};
 use crate::config::Config;
+use crate::deliverability::Check;
 use crate::diag::{Diagnostic, Report};
 use crate::digest::{lint, settings};
 use crate::load;
 use crate::model::{Archive, Post, Selection};
 use crate::render;
+use crate::transport::dkim::Signer;
 use rayon::prelude::*;
 use std::path::Path;
 
 /// What `newsdesk check` checks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CheckOptions {
     /// Which posts count as published (drafts and future posts are checked either way).
     pub selection: Selection,
+    /// `--dns`: the deliverability report looks up the DNS records too.
+    pub dns: Option<DnsOptions>,
 }
 
-/// Checks the config and every post; the report is sorted.
-pub fn check(config: &Config, options: &CheckOptions) -> Report {
+/// What `check` found: the diagnostics (sorted), and the deliverability report of the
+/// newest issue's list message (empty without `[email]` or an issue to render).
+#[derive(Debug)]
+pub struct CheckOutcome {
+    pub report: Report,
+    pub deliverability: Vec<Check>,
+}
+
+/// Checks the config and every post.
+pub fn check(config: &Config, options: &CheckOptions) -> CheckOutcome {
     let selection = options.selection;
     let loaded = load::load(config);
     let mut report = loaded.report;
     report.extend(archive_checks(config, &loaded.archive, selection));
-    report.extend(mail_checks(config, &loaded.archive, selection));
+    let (mail, deliverability) = mail_checks(config, &loaded.archive, options);
+    report.extend(mail);
     report.extend(private_files(config));
     report.sort();
-    report
+    CheckOutcome { report, deliverability }
 }
 
 /// The warning for a post dated in the future, at its `date:` line.
-pub fn future_warning(p: &Post) -> Diagnostic {
+pub fn future_warning(p: &Post, now: chrono::DateTime<chrono::FixedOffset>) -> Diagnostic {
     let mut d = Diagnostic::warning(
         "future-date",
         format!(
-            "this post is dated {} (in the future): it is left out of feeds and mail until then",
-            p.date.format("%Y-%m-%d %H:%M %z")
+            "this post is dated {} (in the future): \"{}\" is an upcoming issue, due in {}; it is left out of feeds and mail until then",
+            p.date.format("%Y-%m-%d %H:%M %z"),
+            p.title,
+            due_in(p.date - now)
         ),
     )
     .in_file(&p.source)
@@ -48,6 +65,18 @@ pub fn future_warning(p: &Post) -> Diagnostic {
         d = d.at(p.date_line, 1);
     }
     d
+}
+
+/// `3 days and 4 hours`, `5 hours`, `12 minutes`: how long until a post is due.
+fn due_in(d: chrono::Duration) -> String {
+    let plural = |n: i64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let (days, hours, minutes) = (d.num_days(), d.num_hours() % 24, d.num_minutes() % 60);
+    match (days, hours) {
+        (0, 0) => plural(minutes.max(1), "minute"),
+        (0, h) => plural(h, "hour"),
+        (d, 0) => plural(d, "day"),
+        (d, h) => format!("{} and {}", plural(d, "day"), plural(h, "hour")),
+    }
 }
 
 /// A warning for each existing file of the subscriber database that others can read:
@@ -98,7 +127,7 @@ pub fn archive_checks(config: &Config, archive: &Archive, selection: Selection) 
         .collect();
     for p in &archive.posts {
         if !selection.future && p.date > selection.now {
-            out.push(future_warning(p));
+            out.push(future_warning(p, selection.now));
         }
     }
     if config.site.author.is_none() {
@@ -118,35 +147,50 @@ pub fn archive_checks(config: &Config, archive: &Archive, selection: Selection) 
 }
 
 /// Renders the newest issue's digest (when `[email]` is configured) and returns its
-/// template errors and mail warnings.
-fn mail_checks(config: &Config, archive: &Archive, selection: Selection) -> Vec<Diagnostic> {
+/// template errors and mail warnings, and the deliverability report of its list
+/// message (signed as `preview` signs it).
+fn mail_checks(config: &Config, archive: &Archive, options: &CheckOptions) -> (Vec<Diagnostic>, Vec<Check>) {
+    let mut out = Vec::new();
     if config.email.is_none() {
-        return Vec::new();
+        return (out, Vec::new());
     }
     // `[email]` and its DKIM key are checked even when there is no issue to render, as
     // `preview` and `send` would read them.
-    let mut out = crate::transport::dkim::Signer::for_command(config).err().into_iter().collect::<Vec<_>>();
+    let signer = Signer::for_command(config).map_err(|d| out.push(d)).ok().flatten();
     // The SMTP settings as a send resolves them (`ca_file` read), without the password.
     if config.email.as_ref().is_some_and(|e| e.transport == "smtp") {
         out.extend(crate::transport::smtp_server(config, false).err());
     }
-    let Some(post) = archive.newest(selection) else {
+    let Some(post) = archive.newest(options.selection) else {
         out.extend(settings::settings(config).err().unwrap_or_default());
-        return out;
+        return (out, Vec::new());
     };
     // A body that cannot be read or has errors was reported with every post's.
-    let Ok(rendered) = render::render(post) else { return out };
+    let Ok(rendered) = render::render(post) else { return (out, Vec::new()) };
     if rendered.diagnostics.iter().any(Diagnostic::is_error) {
-        return out;
+        return (out, Vec::new());
     }
     let mut report = Report::default();
     let Some(digest) = issue::render_digest(config, &rendered, Audience::List, &mut report) else {
         out.extend(report.diagnostics);
-        return out;
+        return (out, Vec::new());
     };
     // Body lints were reported for every post already; only the mail's own remain.
     let recipient =
         digest.list_recipient().unwrap_or_else(|| digest.test_recipient(digest.settings.from.email.clone()));
     out.extend(lint::lint(&digest, &digest.parts_for(&recipient)));
-    out
+    let checks = match digest.message_for(&recipient) {
+        Ok(message) => {
+            let eml = match &signer {
+                Some(s) => s.sign(&message.formatted()),
+                None => message.formatted(),
+            };
+            deliverability::report(config, &eml, signer.as_ref(), options.dns.as_ref())
+        }
+        Err(e) => {
+            out.push(Diagnostic::error("bad-message", format!("cannot build the message: {e}")));
+            Vec::new()
+        }
+    };
+    (out, checks)
 }

@@ -1,11 +1,14 @@
 //! `newsdesk preview`: the editor's dry run. Renders the issue with the real templates
 //! and config and writes exactly what `send` would hand to the mail server
 //! (`message.eml`), its two parts (`message.html`, `message.txt`) and the feeds as
-//! `build` writes them. Never opens a network connection.
+//! `build` writes them, and reports on the message's deliverability. Opens no network
+//! connection, unless `--dns` asks for the DNS records.
 
 use super::build;
+use super::deliverability::{self, DnsOptions};
 use super::issue::{self, Audience};
 use crate::config::Config;
+use crate::deliverability::Check;
 use crate::diag::{Diagnostic, Report};
 use crate::digest::{Digest, Parts, Recipient, lint};
 use crate::model::{Archive, Selection};
@@ -24,6 +27,9 @@ pub struct PreviewOptions {
     pub post: Option<String>,
     /// The output folder ([`default_out`] unless `--out`).
     pub out: PathBuf,
+    /// `--dns`: also look up the DKIM key, SPF and DMARC records. Without it nothing
+    /// here opens a network connection.
+    pub dns: Option<DnsOptions>,
 }
 
 /// What a preview produced: the report, and the message's summary with the files
@@ -38,6 +44,8 @@ pub struct PreviewOutcome {
 pub struct Previewed {
     pub summary: MessageSummary,
     pub written: Vec<PathBuf>,
+    /// The deliverability report of `message.eml`.
+    pub deliverability: Vec<Check>,
 }
 
 /// What a reviewer wants to know about a rendered message.
@@ -176,7 +184,8 @@ pub fn default_out(config: &Config) -> PathBuf {
 }
 
 /// Renders the issue as `send` would mail it to the list and writes the message, its
-/// parts and the feeds into `options.out`. Never opens a network connection.
+/// parts and the feeds into `options.out`. Opens no network connection, unless
+/// `options.dns` asks for the DNS records.
 pub fn preview(config: &Config, options: &PreviewOptions) -> PreviewOutcome {
     let mut report = Report::default();
     let previewed = run(config, options, &mut report);
@@ -190,7 +199,10 @@ fn run(config: &Config, options: &PreviewOptions, report: &mut Report) -> Option
     let prepared = for_list(config, &issue.digest, signer.as_ref(), report)?;
     let out = &options.out;
     match write(config, &issue.archive, options.selection, &prepared, out, report) {
-        Ok(written) => Some(Previewed { summary: prepared.summary, written }),
+        Ok(written) => {
+            let deliverability = deliverability::report(config, &prepared.eml, signer.as_ref(), options.dns.as_ref());
+            Some(Previewed { summary: prepared.summary, written, deliverability })
+        }
         Err(e) => {
             report.push(
                 Diagnostic::error("unwritable", format!("cannot write the preview to `{}`: {e}", out.display()))

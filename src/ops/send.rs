@@ -138,6 +138,30 @@ fn prepare_in(
             ),
         }
     }
+    // A suppressed address (bounced, or its reader reported spam) is never mailed, a
+    // test send included. Without a database there is nothing suppressed.
+    let database = config.database_path();
+    if !tests.is_empty() && database.exists() {
+        match crate::store::db::open(&database) {
+            Ok(conn) => {
+                for t in &tests {
+                    if let Ok(Some((reason, since))) = crate::store::bounces::suppression_of(&conn, t.as_ref()) {
+                        report.push(
+                            Diagnostic::error(
+                                "suppressed-address",
+                                format!(
+                                    "`--to {t}`: mail to this address {} on {since}, so newsdesk does not send to it",
+                                    crate::store::subscribers::suppression_words(&reason)
+                                ),
+                            )
+                            .help("test with another address; if this one works again, `newsdesk subscribers add ADDR --resubscribe` lifts the suppression"),
+                        );
+                    }
+                }
+            }
+            Err(e) => report.push(e.diagnostic()),
+        }
+    }
     if report.has_errors() {
         return None;
     }

@@ -36,6 +36,9 @@ pub struct SubscriberSendOptions {
     pub include_new: bool,
     /// Read the plan and send nothing (the password is not needed).
     pub dry_run: bool,
+    /// Start a new issue even when the previous one's complaint or hard-bounce rate is
+    /// over the limits.
+    pub force: bool,
 }
 
 impl SubscriberSendOptions {
@@ -60,8 +63,9 @@ pub struct SubscriberSend {
     pub mode: Mode,
     digest: Digest,
     signer: Option<Signer>,
-    url_template: String,
+    personal: Personal,
     issue: IssueKey,
+    soft_limit: u32,
     include_new: bool,
     server: Server,
     settings: EngineSettings,
@@ -89,6 +93,7 @@ fn prepare_in(config: &Config, options: &SubscriberSendOptions, report: &mut Rep
         return None;
     }
     let audience = Audience::Subscribers { unsubscribe_url: &url_template };
+    let personal = Personal::for_config(config, url_template.clone());
     let digest = issue::prepare(config, options.selection, options.post.as_deref(), audience, report)?.digest;
     let signer = Signer::for_command(config).map_err(|d| report.push(d)).ok()?;
     // A dry run sends nothing, so it needs no password: the server is resolved without
@@ -96,7 +101,9 @@ fn prepare_in(config: &Config, options: &SubscriberSendOptions, report: &mut Rep
     let server = crate::transport::smtp_server(config, !options.dry_run).map_err(|d| report.push(d)).ok()?;
     // The body's warnings, once, from a sample subscriber's message.
     let sample = sample_row();
-    let sample_recipient = recipient_for(&digest, &sample, &url_template).expect("the sample address is valid");
+    let sample_recipient = recipient_for(&digest, &sample, &personal)
+        .map_err(|e| report.push(Diagnostic::error("bad-return-path", e)))
+        .ok()?;
     report.extend(crate::digest::lint::lint(&digest, &digest.parts_for(&sample_recipient)));
     if let Err(e) = digest.message_for(&sample_recipient) {
         report.push(Diagnostic::error("bad-message", format!("cannot build the message: {e}")));
@@ -110,6 +117,32 @@ fn prepare_in(config: &Config, options: &SubscriberSendOptions, report: &mut Rep
     let plan = plan(&database, &issue, mode, options.include_new)
         .map_err(|e| report.push(Diagnostic::error("database", format!("cannot read the ledger: {e}"))))
         .ok()?;
+    if plan.first && !options.force {
+        let held = crate::store::db::open(&database)
+            .map_err(|e| e.to_string())
+            .and_then(|conn| super::bounces::held_by_previous_issue(&conn, &issue.id).map_err(|e| e.to_string()));
+        match held {
+            Ok(Some(held)) => {
+                let d = Diagnostic::error(
+                    "send-held",
+                    format!(
+                        "not sending: the previous issue ({}) had too many complaints or bounces: {}",
+                        held.previous.issue,
+                        held.reasons.join("; ")
+                    ),
+                );
+                report.push(d.help(
+                    "find out why (`newsdesk status`, `newsdesk subscribers list --suppressed`): the list may hold old or bought addresses, or the mail may not say who it is from; send anyway with --force",
+                ));
+                return None;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                report.push(Diagnostic::error("database", format!("cannot read the bounces: {e}")));
+                return None;
+            }
+        }
+    }
     let settings = engine_settings(&config.smtp);
     let transport = format!(
         "smtp {}:{}, {} connection{}{}",
@@ -129,8 +162,9 @@ fn prepare_in(config: &Config, options: &SubscriberSendOptions, report: &mut Rep
         mode,
         digest,
         signer,
-        url_template,
+        personal,
         issue,
+        soft_limit: config.bounces.soft_limit,
         include_new: options.include_new,
         server,
         settings,
@@ -148,10 +182,10 @@ impl SubscriberSend {
         stop: Arc<AtomicBool>,
         on_start: &(dyn Fn(&Started) + Sync),
         on_progress: &(dyn Fn(&Progress) + Sync),
-    ) -> Result<RunSummary, Report> {
-        let (digest, signer, url_template) = (&self.digest, &self.signer, &self.url_template);
+    ) -> Result<SubscriberRun, Report> {
+        let (digest, signer, personal) = (&self.digest, &self.signer, &self.personal);
         let render = |row: &Row| -> Result<Outgoing, String> {
-            let r = recipient_for(digest, row, url_template)?;
+            let r = recipient_for(digest, row, personal)?;
             let message_id = digest.message_id_for(&r);
             let message = digest.message_for(&r).map_err(|e| format!("cannot build the message: {e}"))?;
             let bytes = match signer {
@@ -173,12 +207,52 @@ impl SubscriberSend {
             on_progress,
         };
         let result = engine::run(&request);
+        // The relay's 5xx refusals count as bounces, before the lock goes: the next
+        // run must not find them unrecorded.
+        let refused = result.as_ref().ok().map(|_| {
+            crate::store::db::open(&self.database).map_err(|e| e.to_string()).and_then(|mut conn| {
+                super::bounces::record_refusals(&mut conn, &self.issue.id, self.soft_limit).map_err(|e| e.to_string())
+            })
+        });
         drop(self.lock);
-        result.map_err(|e| {
-            let mut report = self.report;
-            report.push(Diagnostic::error("database", e.to_string()));
-            report
-        })
+        let mut report = self.report;
+        match (result, refused) {
+            (Ok(summary), Some(Ok(refused))) => Ok(SubscriberRun { summary, refused }),
+            (Ok(summary), Some(Err(e))) => {
+                // The send is done and in the ledger; `bounces` picks the refusals up
+                // on the next run.
+                let mut summary = summary;
+                summary.warnings.push(format!("the relay's refusals could not be recorded as bounces yet: {e}"));
+                Ok(SubscriberRun { summary, refused: Vec::new() })
+            }
+            (Ok(summary), None) => Ok(SubscriberRun { summary, refused: Vec::new() }),
+            (Err(e), _) => {
+                report.push(Diagnostic::error("database", e.to_string()));
+                Err(report)
+            }
+        }
+    }
+}
+
+/// What a subscriber send did: the engine's summary, and the recipients the relay
+/// refused with a 5xx reply, applied as bounces.
+#[derive(Debug, Clone)]
+pub struct SubscriberRun {
+    pub summary: RunSummary,
+    pub refused: Vec<super::bounces::Applied>,
+}
+
+/// What differs per subscriber besides the address: the unsubscribe link (with
+/// `{token}`) and the VERP envelope sender (`[email] return_path`, `{token}` optional).
+#[derive(Debug, Clone)]
+pub struct Personal {
+    pub url_template: String,
+    pub return_path: Option<String>,
+}
+
+impl Personal {
+    pub fn for_config(config: &Config, url_template: String) -> Personal {
+        Personal { url_template, return_path: config.email.as_ref().and_then(|e| e.return_path.clone()) }
     }
 }
 
@@ -221,14 +295,25 @@ fn unsubscribe_template(config: &Config) -> Result<String, Box<Diagnostic>> {
 }
 
 /// The digest's recipient for a ledger row: `To` with the subscriber's name, their
-/// token in the unsubscribe link, and a Message-ID stable per (issue, address).
-pub fn recipient_for(digest: &Digest, row: &Row, url_template: &str) -> Result<Recipient, String> {
+/// token in the unsubscribe link, a Message-ID stable per (issue, address), and the
+/// envelope sender `[email] return_path` with their VERP token.
+pub fn recipient_for(digest: &Digest, row: &Row, personal: &Personal) -> Result<Recipient, String> {
     // Addresses are validated on import; a row edited by hand may not be.
     let address: lettre::Address =
         row.email.parse().map_err(|e| format!("`{}` is not a valid address: {e}", row.email))?;
+    let url_template = personal.url_template.as_str();
+    let envelope_from = match personal.return_path.as_deref() {
+        None => None,
+        Some(rp) => {
+            let verp = crate::store::bounces::verp_token(&row.token);
+            let sender = rp.replace("{token}", &verp);
+            Some(sender.parse().map_err(|e| format!("`[email] return_path` makes `{sender}`, not an address: {e}"))?)
+        }
+    };
     Ok(Recipient {
         to: Mailbox::new(row.name.clone(), address.clone()),
         envelope_to: vec![address],
+        envelope_from,
         id_key: Some(format!("subscriber:{}", row.email.to_ascii_lowercase())),
         name: row.name.clone().unwrap_or_default(),
         unsubscribe_url: Some(url_template.replace("{token}", &row.token)),
@@ -278,7 +363,7 @@ fn plan(db: &Path, issue: &IssueKey, mode: Mode, include_new: bool) -> rusqlite:
     let due_temp = ledger::due_for_retry(&conn, &issue.id, &crate::store::clock::now())?;
     let to_send = match mode {
         _ if first => active,
-        Mode::RetryFailed => c.failed_temporary + c.failed_permanent,
+        Mode::RetryFailed => ledger::count_for(&conn, &issue.id, mode, &crate::store::clock::now())?,
         Mode::Resume { skip_unknown } => {
             c.pending + due_temp + if skip_unknown { 0 } else { c.sending } + if include_new { active } else { 0 }
         }

@@ -2,6 +2,7 @@
 //! and to list addresses.
 
 use crate::config::Config;
+use crate::store::bounces::{self as bounce_store, IssueBounces};
 use crate::store::ledger::list::{self as list_ledger, ListSend};
 use crate::store::ledger::{self, IssueStatus};
 use crate::store::lock::{self, SendLock};
@@ -18,6 +19,8 @@ pub struct StatusOptions {
 #[derive(Debug)]
 pub struct StatusReport {
     pub issues: Vec<IssueStatus>,
+    /// Per issue, in the same order: delivered, bounces, complaints and their rates.
+    pub bounces: Vec<IssueBounces>,
     pub lists: Vec<ListSend>,
     /// The running send's lock holder (`pid 123, started ...`).
     pub running: Option<String>,
@@ -51,7 +54,9 @@ pub fn status(config: &Config, options: &StatusOptions) -> Result<StatusReport, 
     let Some(wanted) = post else {
         let issues = ledger::status(&conn, None).map_err(sql)?;
         let lists = list_ledger::all(&conn).map_err(sql)?;
-        return Ok(StatusReport { issues, lists, running });
+        let bounces =
+            issues.iter().map(|i| bounce_store::for_issue(&conn, &i.issue)).collect::<Result<_, _>>().map_err(sql)?;
+        return Ok(StatusReport { issues, bounces, lists, running });
     };
     let mut issues = ledger::status(&conn, Some(wanted)).map_err(sql)?;
     let mut id = issues.first().map(|i| i.issue.clone());
@@ -78,5 +83,7 @@ pub fn status(config: &Config, options: &StatusOptions) -> Result<StatusReport, 
             format!("no send recorded for `{wanted}`; issues in the ledger: {}", known.join(", "))
         });
     }
-    Ok(StatusReport { issues, lists, running })
+    let bounces =
+        issues.iter().map(|i| bounce_store::for_issue(&conn, &i.issue)).collect::<Result<_, _>>().map_err(sql)?;
+    Ok(StatusReport { issues, bounces, lists, running })
 }

@@ -7,7 +7,9 @@
 use crate::config::Config;
 use crate::diag::Diagnostic;
 use crate::store::db;
-use crate::store::subscribers::{self, AddOutcome, ImportOutcome, Subscriber, SubscriberCounts, SubscriberError};
+use crate::store::subscribers::{
+    self, AddOutcome, ImportOutcome, Subscriber, SubscriberCounts, SubscriberError, Which,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -25,16 +27,16 @@ pub enum ExportTo<'a> {
 }
 
 /// `subscribers export`: the list as re-importable CSV; returns how many rows.
-pub fn export(config: &Config, all: bool, to: ExportTo) -> Result<usize, SubscriberError> {
+pub fn export(config: &Config, which: Which, to: ExportTo) -> Result<usize, SubscriberError> {
     let conn = subscribers::open_existing(&config.database_path())?;
     match to {
         ExportTo::File(path) => {
             let mut buf = Vec::new();
-            let n = subscribers::export_csv(&conn, all, &mut buf)?;
+            let n = subscribers::export_csv(&conn, which, &mut buf)?;
             crate::output::write_atomic(&path, &buf)?;
             Ok(n)
         }
-        ExportTo::Writer(w) => subscribers::export_csv(&conn, all, w),
+        ExportTo::Writer(w) => subscribers::export_csv(&conn, which, w),
     }
 }
 
@@ -60,15 +62,15 @@ pub fn remove(config: &Config, email: &str) -> Result<String, SubscriberError> {
     subscribers::remove(&conn, email)
 }
 
-/// `subscribers list`: calls `each` for every subscriber (active ones only unless
-/// `all`) in list order, without holding the list in memory; returns the counts.
+/// `subscribers list`: calls `each` for every subscriber `which` covers, in list
+/// order, without holding the list in memory; returns the counts.
 pub fn list(
     config: &Config,
-    all: bool,
+    which: Which,
     each: impl FnMut(&Subscriber) -> Result<(), SubscriberError>,
 ) -> Result<SubscriberCounts, SubscriberError> {
     let conn = subscribers::open_existing(&config.database_path())?;
-    subscribers::for_each(&conn, all, each)?;
+    subscribers::for_each(&conn, which, each)?;
     subscribers::counts(&conn)
 }
 

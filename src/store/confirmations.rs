@@ -29,6 +29,9 @@ pub enum Requested {
     AlreadySubscribed,
     /// A confirmation mail went to this address less than `confirm_hours` ago: no mail.
     RecentlyMailed,
+    /// The address is suppressed (it bounced, or its reader reported spam): no mail,
+    /// ever, from the web form.
+    Suppressed,
 }
 
 /// A queued confirmation mail, for the mailer.
@@ -61,8 +64,10 @@ pub fn request(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let stamp = clock::format(now);
     tx.execute("DELETE FROM confirmations WHERE expires_at <= ?1", [&stamp])?;
-    if subscribers::find(&tx, email)?.is_some_and(|s| s.status == SubscriberStatus::Active) {
-        return Ok(Requested::AlreadySubscribed);
+    match subscribers::find(&tx, email)? {
+        Some(s) if s.status == SubscriberStatus::Active => return Ok(Requested::AlreadySubscribed),
+        Some(s) if s.suppressed.is_some() => return Ok(Requested::Suppressed),
+        _ => {}
     }
     let cutoff = clock::format(now - Duration::hours(i64::from(hours)));
     let recent: bool = tx.query_row(
@@ -261,6 +266,27 @@ mod tests {
         assert_eq!(pending(&conn, at(1)).unwrap(), 0);
         let sent: String = conn.query_row("SELECT state FROM confirmation_mails", [], |r| r.get(0)).unwrap();
         assert_eq!(sent, "sent", "the ledger keeps the mail");
+    }
+
+    #[test]
+    fn a_suppressed_address_gets_no_confirmation_mail() {
+        let mut conn = db::open_in_memory().unwrap();
+        for (email, status, reason) in
+            [("gone@example.org", "bounced", "hard-bounce"), ("spam@example.org", "unsubscribed", "complaint")]
+        {
+            subscribers::add(&conn, email, None, false).unwrap();
+            conn.execute(
+                "UPDATE subscribers SET status = ?2, suppressed_reason = ?3, suppressed_at = '2026-07-27T00:00:00.000Z' WHERE email = ?1",
+                [email, status, reason],
+            )
+            .unwrap();
+            assert_eq!(request(&mut conn, email, None, at(0), HOURS).unwrap(), Requested::Suppressed, "{email}");
+        }
+        assert_eq!(next_queued(&conn).unwrap(), None, "nothing queued");
+        // A plain unsubscribe is no suppression: they may come back by confirming.
+        subscribers::add(&conn, "left@example.org", None, false).unwrap();
+        subscribers::unsubscribe(&conn, "left@example.org").unwrap();
+        assert_eq!(request(&mut conn, "left@example.org", None, at(0), HOURS).unwrap(), Requested::Queued);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `PRAGMA user_version`; a migration, once released, is never edited, only followed.
 
 use crate::diag::Diagnostic;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 use std::time::Duration;
 
@@ -159,6 +159,56 @@ const MIGRATIONS: &[&str] = &[
         mail_id INTEGER REFERENCES confirmation_mails (id)
     );
     CREATE INDEX confirmations_by_expiry ON confirmations (expires_at);",
+    // 7: bounces and complaints (src/store/bounces.rs). A subscriber can be `bounced`
+    // (never mailed again); `suppressed_reason` says why an address is suppressed
+    // (`hard-bounce`, `soft-bounces`, or `complaint` for an unsubscribe by the spam
+    // button) and when, and an import never brings it back. `verp` caches the VERP token
+    // (a hash of `token`, filled in by `store::bounces` when a bounce is looked up). The status CHECK changes,
+    // so the table is rebuilt (SQLite's 12-step procedure: `migrate` turns foreign keys
+    // off around it, or dropping the old table would delete every delivery row).
+    // `bounces` keeps each bounce as read: the SHA-256 of the raw message makes a
+    // message read twice count once; a send-time refusal has none and is unique per
+    // (issue, subscriber).
+    "CREATE TABLE subscribers_v7 (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT,
+        token TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'unsubscribed', 'bounced')),
+        subscribed_at TEXT NOT NULL,
+        unsubscribed_at TEXT,
+        suppressed_reason TEXT CHECK (suppressed_reason IN ('hard-bounce', 'soft-bounces', 'complaint')),
+        suppressed_at TEXT,
+        suppressed_detail TEXT,
+        verp TEXT,
+        CHECK (status != 'bounced' OR suppressed_reason IS NOT NULL)
+    );
+    INSERT INTO subscribers_v7 (id, email, name, token, status, subscribed_at, unsubscribed_at)
+        SELECT id, email, name, token, status, subscribed_at, unsubscribed_at FROM subscribers ORDER BY id;
+    DROP TABLE subscribers;
+    ALTER TABLE subscribers_v7 RENAME TO subscribers;
+    CREATE INDEX subscribers_by_status ON subscribers (status, id);
+    CREATE UNIQUE INDEX subscribers_by_verp ON subscribers (verp) WHERE verp IS NOT NULL;
+    CREATE INDEX subscribers_without_verp ON subscribers (id) WHERE verp IS NULL;
+    CREATE TABLE bounces (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        source_sha256 TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('bounce', 'complaint', 'send-time')),
+        subscriber_id INTEGER REFERENCES subscribers (id) ON DELETE CASCADE,
+        issue TEXT,
+        address TEXT NOT NULL COLLATE NOCASE,
+        status TEXT,
+        permanent INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        diagnostic TEXT,
+        matched_by TEXT CHECK (matched_by IN ('verp', 'message-id', 'address', 'send')),
+        UNIQUE (source_sha256, address)
+    );
+    CREATE UNIQUE INDEX bounces_send_time ON bounces (issue, subscriber_id) WHERE kind = 'send-time';
+    CREATE INDEX bounces_by_subscriber ON bounces (subscriber_id, issue);
+    CREATE INDEX bounces_by_issue ON bounces (issue, kind);
+    CREATE INDEX deliveries_by_message_id ON deliveries (message_id);",
 ];
 
 /// Why the database could not be used, worded for the editor: every error names the
@@ -369,6 +419,10 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), DbError> {
     if version == known {
         return Ok(());
     }
+    // A step that rebuilds a table drops the old one, which with foreign keys on would
+    // cascade into every row that refers to it. The pragma only works outside a
+    // transaction; the check after the commit proves the rebuild kept every reference.
+    conn.pragma_update(None, "foreign_keys", "OFF").map_err(at)?;
     conn.execute_batch("BEGIN IMMEDIATE").map_err(at)?;
     let result = (|| {
         let version = read_version(conn)?;
@@ -378,12 +432,26 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), DbError> {
         }
         Ok(())
     })();
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT").map_err(at)?,
-        Err(_) => {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+    let result = match result {
+        Ok(()) => (|| {
+            let broken: Option<String> =
+                conn.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional().map_err(at)?;
+            if let Some(table) = broken {
+                return Err(DbError::at(
+                    path,
+                    rusqlite::Error::InvalidParameterName(format!(
+                        "the schema upgrade would leave rows of `{table}` pointing nowhere; nothing was changed"
+                    )),
+                ));
+            }
+            conn.execute_batch("COMMIT").map_err(at)
+        })(),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(at)?;
     result
 }
 

@@ -9,11 +9,14 @@
 //!   ledger of their confirmation mails.
 //! - [`ledger`]: who got which issue: subscriber deliveries and (in [`ledger::list`])
 //!   list sends, in one table and one state vocabulary.
+//! - [`bounces`]: bounces and complaints recorded once each, and what they do to a
+//!   subscriber (`bounced`, suppressed).
 //! - [`journal`]: the sent journal replayed after a crash.
 //! - [`lock`]: one send at a time per database.
 //!
 //! Nothing here knows about posts, mail or SMTP: callers hand in ids and addresses.
 
+pub mod bounces;
 pub mod clock;
 pub mod confirmations;
 pub mod db;

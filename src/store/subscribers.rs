@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 pub enum SubscriberStatus {
     Active,
     Unsubscribed,
+    /// Mail to the address bounced for good (see `store::bounces`): never mailed again.
+    Bounced,
 }
 
 impl SubscriberStatus {
@@ -29,11 +31,17 @@ impl SubscriberStatus {
         match self {
             SubscriberStatus::Active => "active",
             SubscriberStatus::Unsubscribed => "unsubscribed",
+            SubscriberStatus::Bounced => "bounced",
         }
     }
 
     fn from_db(s: &str) -> SubscriberStatus {
-        if s == "unsubscribed" { SubscriberStatus::Unsubscribed } else { SubscriberStatus::Active }
+        match s {
+            "active" => SubscriberStatus::Active,
+            "bounced" => SubscriberStatus::Bounced,
+            // The schema allows nothing else; anything odd is treated as not to be mailed.
+            _ => SubscriberStatus::Unsubscribed,
+        }
     }
 }
 
@@ -49,6 +57,20 @@ pub struct Subscriber {
     pub status: SubscriberStatus,
     pub subscribed_at: String,
     pub unsubscribed_at: Option<String>,
+    /// Why the address is suppressed (bounces, a complaint), when it is: it is never
+    /// mailed and an import does not bring it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<Suppression>,
+}
+
+/// Why and since when an address is never mailed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppression {
+    /// `hard-bounce`, `soft-bounces` or `complaint`.
+    pub reason: String,
+    pub since: String,
+    /// The bounce's status and diagnostic, or the feedback report's type.
+    pub detail: Option<String>,
 }
 
 /// What went wrong, worded for the editor.
@@ -76,6 +98,20 @@ pub enum SubscriberError {
     NotAToken,
     #[error("`{email}` unsubscribed on {when}; pass --resubscribe to add them again (only with their consent)")]
     WasUnsubscribed { email: String, when: String },
+    #[error(
+        "mail to `{email}` {why} on {when}, so it is suppressed; pass --resubscribe to add it again (only if you know the address works now)"
+    )]
+    Suppressed { email: String, why: &'static str, when: String },
+}
+
+/// The reason stored in `suppressed_reason`, in words: `mail to X {this} on DATE`.
+pub fn suppression_words(reason: &str) -> &'static str {
+    match reason {
+        "hard-bounce" => "bounced for good",
+        "soft-bounces" => "bounced on too many issues in a row",
+        "complaint" => "was reported as spam by its reader",
+        _ => "was suppressed",
+    }
 }
 
 /// Opens the database for commands that read an existing list: a missing file is an
@@ -209,6 +245,14 @@ pub struct ImportOutcome {
     pub unchanged: usize,
     /// Rows for people who had unsubscribed: left unsubscribed.
     pub kept_unsubscribed: usize,
+    /// Rows for suppressed addresses (bounced, or reported as spam): left suppressed,
+    /// each listed in `suppressed_rows`.
+    pub kept_suppressed: usize,
+    /// The suppressed addresses the file named, with why.
+    pub suppressed_rows: Vec<SuppressedRow>,
+    /// Rows the file itself marks suppressed (`status` `bounced`, or a
+    /// `suppressed_reason`, as `export --all` writes them): suppressed on the list.
+    pub suppressed: usize,
     /// Rows whose `status` column said `unsubscribed`, applied to the list.
     pub unsubscribed: usize,
     /// Rows that repeat an earlier row of the file exactly: skipped, with a warning.
@@ -226,8 +270,26 @@ pub struct ImportOutcome {
 impl ImportOutcome {
     /// Rows that are on the list as the file says (added, updated or already there).
     pub fn imported(&self) -> usize {
-        self.added + self.renamed + self.unchanged + self.kept_unsubscribed + self.unsubscribed
+        self.added
+            + self.renamed
+            + self.unchanged
+            + self.kept_unsubscribed
+            + self.kept_suppressed
+            + self.suppressed
+            + self.unsubscribed
     }
+}
+
+/// What an import reads of an existing row: id, name, status, suppressed reason, since.
+type ExistingRow = (i64, Option<String>, String, Option<String>, Option<String>);
+
+/// A row of an import naming a suppressed address.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuppressedRow {
+    pub line: u64,
+    pub email: String,
+    pub reason: String,
+    pub since: String,
 }
 
 /// Which column holds what, from the header (or the default `email,name[,status]`).
@@ -235,6 +297,8 @@ struct Columns {
     email: usize,
     name: Option<usize>,
     status: Option<usize>,
+    /// `suppressed_reason`, as `export --all` writes it.
+    reason: Option<usize>,
 }
 
 impl Columns {
@@ -247,7 +311,12 @@ impl Columns {
             })
         };
         let email = find(&["email", "e-mail", "email address", "e-mail address", "address", "mail"])?;
-        Some(Columns { email, name: find(&["name", "full name", "display name"]), status: find(&["status"]) })
+        Some(Columns {
+            email,
+            name: find(&["name", "full name", "display name"]),
+            status: find(&["status"]),
+            reason: find(&["suppressed_reason"]),
+        })
     }
 }
 
@@ -348,13 +417,17 @@ pub fn import_reader(
     let now = clock::now();
     {
         let mut find = tx.prepare(
-            "SELECT id, name, status FROM subscribers WHERE email IN (?1, ?2) ORDER BY email = ?1 DESC, id LIMIT 1",
+            "SELECT id, name, status, suppressed_reason, suppressed_at FROM subscribers WHERE email IN (?1, ?2) ORDER BY email = ?1 DESC, id LIMIT 1",
         )?;
         let mut insert = tx.prepare(
             "INSERT INTO subscribers (email, name, token, status, subscribed_at, unsubscribed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?4 = 'unsubscribed' THEN ?5 END)",
         )?;
         let mut rename = tx.prepare("UPDATE subscribers SET name = ?2 WHERE id = ?1")?;
+        let suppress_sql = "UPDATE subscribers SET status = ?2, suppressed_reason = ?3, suppressed_at = ?4,
+                    unsubscribed_at = COALESCE(unsubscribed_at, ?4), suppressed_detail = 'imported'";
+        let mut suppress_row = tx.prepare(&format!("{suppress_sql} WHERE email = ?1"))?;
+        let mut suppress_id = tx.prepare(&format!("{suppress_sql} WHERE id = ?1"))?;
         let mut unsub =
             tx.prepare("UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1")?;
         let mut record = csv::ByteRecord::new();
@@ -385,7 +458,7 @@ pub fn import_reader(
                 Ok(f) => f,
                 Err(_) => {
                     if columns.is_none() {
-                        columns = Some(Columns { email: 0, name: Some(1), status: Some(2) });
+                        columns = Some(Columns { email: 0, name: Some(1), status: Some(2), reason: None });
                     }
                     out.rows += 1;
                     out.rejected.push(row_problem(
@@ -406,7 +479,7 @@ pub fn import_reader(
                     columns = Some(c);
                     continue;
                 }
-                columns = Some(Columns { email: 0, name: Some(1), status: Some(2) });
+                columns = Some(Columns { email: 0, name: Some(1), status: Some(2), reason: None });
             }
             let Some(cols) = columns.as_ref() else { continue };
             out.rows += 1;
@@ -440,16 +513,31 @@ pub fn import_reader(
             let status = match cols.status.and_then(|i| fields.get(i)).map(|s| s.trim().to_lowercase()).as_deref() {
                 None | Some("") | Some("active") | Some("subscribed") => SubscriberStatus::Active,
                 Some("unsubscribed") => SubscriberStatus::Unsubscribed,
+                Some("bounced") => SubscriberStatus::Bounced,
                 Some(other) => {
                     out.rejected.push(row_problem(
                         path,
                         line,
                         "bad-status",
                         format!("unknown status `{other}`"),
-                        Some("use `active`, `unsubscribed` or leave the column empty"),
+                        Some("use `active`, `unsubscribed`, `bounced` or leave the column empty"),
                     ));
                     continue;
                 }
+            };
+            // A suppression the file carries (an export of another list): kept.
+            let suppress: Option<&'static str> =
+                match cols.reason.and_then(|i| fields.get(i)).map(|s| s.trim().to_lowercase()).as_deref() {
+                    Some("hard-bounce") => Some("hard-bounce"),
+                    Some("soft-bounces") => Some("soft-bounces"),
+                    Some("complaint") => Some("complaint"),
+                    _ if status == SubscriberStatus::Bounced => Some("hard-bounce"),
+                    _ => None,
+                };
+            let status = match suppress {
+                Some("complaint") => SubscriberStatus::Unsubscribed,
+                Some(_) => SubscriberStatus::Bounced,
+                None => status,
             };
             // Matching ignores ASCII case, as the database does.
             match seen.get(&email.to_ascii_lowercase()) {
@@ -486,15 +574,36 @@ pub fn import_reader(
                     seen.insert(email.to_ascii_lowercase(), (line, name.clone(), status));
                 }
             }
-            let existing: Option<(i64, Option<String>, String)> = find
-                .query_row([&email, &older_spelling(&email)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let existing: Option<ExistingRow> = find
+                .query_row([&email, &older_spelling(&email)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
                 .optional()?;
             match existing {
+                None if suppress.is_some() => {
+                    insert.execute(params![email, name, new_token(), "unsubscribed", now])?;
+                    suppress_row.execute(params![email, status.as_str(), suppress, now])?;
+                    out.suppressed += 1;
+                }
                 None => {
                     insert.execute(params![email, name, new_token(), status.as_str(), now])?;
                     out.added += 1;
                 }
-                Some((id, old_name, old_status)) => {
+                // Never brought back by a list: it bounced or its reader reported spam.
+                Some((_, _, _, Some(reason), since)) => {
+                    out.kept_suppressed += 1;
+                    out.suppressed_rows.push(SuppressedRow {
+                        line,
+                        email: email.clone(),
+                        reason,
+                        since: since.unwrap_or_default(),
+                    });
+                }
+                Some((id, _, _, None, _)) if suppress.is_some() => {
+                    suppress_id.execute(params![id, status.as_str(), suppress, now])?;
+                    out.suppressed += 1;
+                }
+                Some((id, old_name, old_status, None, _)) => {
                     // One outcome per row: unsubscribing beats keeping unsubscribed beats renaming.
                     let was_unsubscribed = SubscriberStatus::from_db(&old_status) == SubscriberStatus::Unsubscribed;
                     let renamed = name.is_some() && name != old_name;
@@ -563,14 +672,28 @@ pub fn add(
             }
             match s.status {
                 SubscriberStatus::Active => AddOutcome::AlreadySubscribed,
-                SubscriberStatus::Unsubscribed if resubscribe => {
+                SubscriberStatus::Unsubscribed | SubscriberStatus::Bounced if resubscribe => {
                     conn.execute(
-                        "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, subscribed_at = ?2 WHERE id = ?1",
+                        "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, subscribed_at = ?2,
+                                suppressed_reason = NULL, suppressed_at = NULL, suppressed_detail = NULL
+                         WHERE id = ?1",
                         params![s.id, now],
                     )?;
                     AddOutcome::Resubscribed
                 }
-                SubscriberStatus::Unsubscribed => {
+                _ if s.suppressed.is_some() => {
+                    let sup = s.suppressed.unwrap_or(Suppression {
+                        reason: String::new(),
+                        since: String::new(),
+                        detail: None,
+                    });
+                    return Err(SubscriberError::Suppressed {
+                        email: s.email,
+                        why: suppression_words(&sup.reason),
+                        when: sup.since,
+                    });
+                }
+                SubscriberStatus::Unsubscribed | SubscriberStatus::Bounced => {
                     return Err(SubscriberError::WasUnsubscribed {
                         email: s.email,
                         when: s.unsubscribed_at.unwrap_or_else(|| "an unknown date".into()),
@@ -636,8 +759,12 @@ pub fn resubscribe_token(conn: &Connection, token: &str) -> Result<Subscriber, S
     }
     let s = query_one(conn, "WHERE token = ?1", &token)?.ok_or(SubscriberError::UnknownToken)?;
     if s.status == SubscriberStatus::Unsubscribed {
+        // Holding the token proves the mailbox, and pressing the button is consent: a
+        // complaint's suppression ends with it.
         conn.execute(
-            "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, subscribed_at = ?2 WHERE id = ?1",
+            "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, subscribed_at = ?2,
+                    suppressed_reason = NULL, suppressed_at = NULL, suppressed_detail = NULL
+             WHERE id = ?1",
             params![s.id, clock::now()],
         )?;
     }
@@ -661,7 +788,7 @@ pub fn find(conn: &Connection, email: &str) -> Result<Option<Subscriber>, Subscr
     Ok(conn.query_row(&sql, [email, &older_spelling(email)], from_row).optional()?)
 }
 
-const COLUMNS: &str = "id, email, name, token, status, subscribed_at, unsubscribed_at";
+const COLUMNS: &str = "id, email, name, token, status, subscribed_at, unsubscribed_at, suppressed_reason, suppressed_at, suppressed_detail";
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Subscriber> {
     Ok(Subscriber {
@@ -672,6 +799,14 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Subscriber> {
         status: SubscriberStatus::from_db(&r.get::<_, String>(4)?),
         subscribed_at: r.get(5)?,
         unsubscribed_at: r.get(6)?,
+        suppressed: match r.get::<_, Option<String>>(7)? {
+            Some(reason) => Some(Suppression {
+                reason,
+                since: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                detail: r.get(9)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -680,14 +815,29 @@ fn query_one(conn: &Connection, filter: &str, value: &str) -> Result<Option<Subs
     Ok(conn.query_row(&sql, [value], from_row).optional()?)
 }
 
+/// Which subscribers a listing covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Those who get the next issue.
+    Active,
+    /// Everyone, unsubscribed, bounced and suppressed included.
+    All,
+    /// Only suppressed addresses (bounced, or reported as spam).
+    Suppressed,
+}
+
 /// Calls `f` for each subscriber in id order, one row at a time (the list is never
-/// held in memory). With `all`, unsubscribed people are included.
+/// held in memory).
 pub fn for_each(
     conn: &Connection,
-    all: bool,
+    which: Which,
     mut f: impl FnMut(&Subscriber) -> Result<(), SubscriberError>,
 ) -> Result<(), SubscriberError> {
-    let filter = if all { "" } else { "WHERE status = 'active'" };
+    let filter = match which {
+        Which::Active => "WHERE status = 'active'",
+        Which::All => "",
+        Which::Suppressed => "WHERE suppressed_reason IS NOT NULL",
+    };
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM subscribers {filter} ORDER BY id"))?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -698,19 +848,31 @@ pub fn for_each(
 
 /// Writes the list as CSV (`email,name,status,subscribed_at,unsubscribed_at`), which
 /// `import` reads back. Tokens are secrets and are not exported.
-pub fn export_csv(conn: &Connection, all: bool, out: impl Write) -> Result<usize, SubscriberError> {
+pub fn export_csv(conn: &Connection, which: Which, out: impl Write) -> Result<usize, SubscriberError> {
     let mut w = csv::Writer::from_writer(out);
     let csv_err = |e: csv::Error| SubscriberError::Write(std::io::Error::other(e.to_string()));
-    w.write_record(["email", "name", "status", "subscribed_at", "unsubscribed_at"]).map_err(csv_err)?;
+    w.write_record([
+        "email",
+        "name",
+        "status",
+        "subscribed_at",
+        "unsubscribed_at",
+        "suppressed_reason",
+        "suppressed_at",
+    ])
+    .map_err(csv_err)?;
     let mut n = 0;
-    for_each(conn, all, |s| {
+    for_each(conn, which, |s| {
         n += 1;
+        let sup = s.suppressed.as_ref();
         w.write_record([
             s.email.as_str(),
             s.name.as_deref().unwrap_or(""),
             s.status.as_str(),
             s.subscribed_at.as_str(),
             s.unsubscribed_at.as_deref().unwrap_or(""),
+            sup.map(|x| x.reason.as_str()).unwrap_or(""),
+            sup.map(|x| x.since.as_str()).unwrap_or(""),
         ])
         .map_err(csv_err)
     })?;
@@ -723,6 +885,10 @@ pub fn export_csv(conn: &Connection, all: bool, out: impl Write) -> Result<usize
 pub struct SubscriberCounts {
     pub active: i64,
     pub unsubscribed: i64,
+    /// Addresses whose mail bounced for good.
+    pub bounced: i64,
+    /// Addresses never mailed (bounced, or reported as spam: `list --suppressed`).
+    pub suppressed: i64,
     /// Addresses that asked on the web form and have not confirmed yet (not on the
     /// list: see [`super::confirmations`]).
     pub pending: i64,
@@ -733,10 +899,19 @@ pub struct SubscriberCounts {
 pub fn counts(conn: &Connection) -> Result<SubscriberCounts, SubscriberError> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(status = 'unsubscribed'), 0),
-                (SELECT COUNT(*) FROM confirmations WHERE expires_at > ?1)
+                (SELECT COUNT(*) FROM confirmations WHERE expires_at > ?1),
+                COALESCE(SUM(status = 'bounced'), 0), COALESCE(SUM(suppressed_reason IS NOT NULL), 0)
          FROM subscribers",
         [clock::now()],
-        |r| Ok(SubscriberCounts { active: r.get(0)?, unsubscribed: r.get(1)?, pending: r.get(2)? }),
+        |r| {
+            Ok(SubscriberCounts {
+                active: r.get(0)?,
+                unsubscribed: r.get(1)?,
+                pending: r.get(2)?,
+                bounced: r.get(3)?,
+                suppressed: r.get(4)?,
+            })
+        },
     )?)
 }
 

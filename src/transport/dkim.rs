@@ -17,7 +17,7 @@
 use crate::config::{Config, DkimConfig as DkimSettings};
 use base64ct::{Base64, Encoding};
 use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use ring::signature::{Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use std::path::PathBuf;
 
 /// Headers covered by the signature, each as often as it occurs; absent ones are
@@ -111,6 +111,37 @@ impl Signer {
                 "point `[email.dkim] key_file` at an unencrypted RSA (2048 to 4096 bits) or Ed25519 private key in PEM",
             )
         })
+    }
+
+    /// The `k=` of the key record: `rsa` or `ed25519`.
+    pub fn key_type(&self) -> &'static str {
+        match self.key {
+            Key::Rsa(_) => "rsa",
+            Key::Ed25519(_) => "ed25519",
+        }
+    }
+
+    /// The public key as the DNS record's `p=` carries it (base64-decoded), so
+    /// `preview --dns` can tell whether the published key is this key's: for RSA the
+    /// DER SubjectPublicKeyInfo (RFC 6376 section 3.6.1), for Ed25519 the raw 32 bytes
+    /// (RFC 8463 section 4). Public, so it may be printed.
+    pub fn public_key(&self) -> Vec<u8> {
+        match &self.key {
+            Key::Rsa(key) => {
+                use pkcs8::der::Encode;
+                // ring gives the PKCS#1 RSAPublicKey; DKIM wraps it with its algorithm.
+                let info = pkcs8::spki::SubjectPublicKeyInfoRef {
+                    algorithm: pkcs8::spki::AlgorithmIdentifierRef {
+                        oid: RSA_ENCRYPTION,
+                        parameters: Some(pkcs8::der::AnyRef::NULL),
+                    },
+                    subject_public_key: pkcs8::der::asn1::BitStringRef::from_bytes(key.public().as_ref())
+                        .expect("a DER RSAPublicKey fits a BIT STRING"),
+                };
+                info.to_der().expect("a SubjectPublicKeyInfo of a loaded key encodes")
+            }
+            Key::Ed25519(key) => key.public_key().as_ref().to_vec(),
+        }
     }
 
     /// `message` (the bytes as they go out, CRLF line ends) with a `DKIM-Signature`
@@ -392,6 +423,26 @@ mod tests {
             fields.iter().map(|f| (f.name, f.raw)).collect::<Vec<_>>(),
             [("Subject", "Subject: a\r\n b"), ("From", "From: x")]
         );
+    }
+
+    #[test]
+    fn public_keys_are_what_dkim_records_publish() {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::EncodePublicKey;
+        let dir = tempfile::tempdir().unwrap();
+        let settings =
+            DkimSettings { domain: "example.org".into(), selector: "s1".into(), key_file: dir.path().join("k.pem") };
+        let rsa = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+        std::fs::write(&settings.key_file, rsa.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap().as_bytes()).unwrap();
+        let signer = Signer::load(&settings, settings.key_file.clone()).unwrap();
+        assert_eq!(signer.key_type(), "rsa");
+        assert_eq!(signer.public_key(), rsa.to_public_key().to_public_key_der().unwrap().as_bytes());
+        let seed = [7u8; 32];
+        std::fs::write(&settings.key_file, Base64::encode_string(&seed)).unwrap();
+        let signer = Signer::load(&settings, settings.key_file.clone()).unwrap();
+        assert_eq!(signer.key_type(), "ed25519");
+        let expected = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+        assert_eq!(signer.public_key(), expected);
     }
 
     #[test]

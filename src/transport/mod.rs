@@ -10,8 +10,11 @@
 //! Secrets (the SMTP password) are read here and never appear in any message.
 
 use crate::config::Config;
+pub mod buttondown;
 pub mod dkim;
+pub mod imap;
 pub mod smtp;
+pub mod websub;
 
 use crate::diag::Diagnostic;
 use lettre::address::Envelope;
@@ -176,7 +179,8 @@ pub fn mailer(config: &Config) -> Result<Mailer, Diagnostic> {
             };
             Ok(Mailer::Sendmail { transport: SendmailTransport::new_with_command(program.as_os_str()), program })
         }
-        "smtp" => {
+        // With Buttondown holding the list, test sends (`--to`) still go by [smtp].
+        "smtp" | "buttondown" => {
             let server = smtp_server(config, true)?;
             Ok(Mailer::Smtp {
                 endpoint: format!("{} ({})", server.endpoint(), config.smtp.security),

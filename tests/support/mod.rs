@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod dovecot;
+pub mod http;
 pub mod postfix;
 pub mod smtp;
 
@@ -105,6 +107,25 @@ impl Site {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_env(args, &[])
+    }
+
+    /// Runs `newsdesk -c CONFIG args...` with `input` on stdin (an MTA pipe), in the
+    /// site's folder.
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_newsdesk"))
+            .arg("-c")
+            .arg(self.path("config.toml"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -39,6 +39,11 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// `id -u postfix` or `id -g postfix`: the owner of every instance's mail.
+fn id(flag: &str) -> String {
+    String::from_utf8(Command::new("id").args([flag, "postfix"]).output().unwrap().stdout).unwrap().trim().to_string()
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
@@ -79,16 +84,158 @@ fn make_certificates(dir: &Path) {
     }
 }
 
+/// Debian's master.cf services, none chrooted, without the port-25 listener: an
+/// instance's own listeners are appended to it.
+fn stock_master() -> String {
+    let stock = std::fs::read_to_string("/etc/postfix/master.cf").unwrap();
+    let mut master = String::new();
+    for line in stock.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with(|c: char| c.is_ascii_alphanumeric()) && fields.len() >= 8 {
+            if fields[0] == "smtp" && fields[1] == "inet" {
+                continue;
+            }
+            let mut f = fields.clone();
+            f[4] = "n";
+            master.push_str(&f.join(" "));
+        } else {
+            master.push_str(line);
+        }
+        master.push('\n');
+    }
+    master
+}
+
+/// Whether Postfix can run here; when it cannot, says so (or fails the test when
+/// `NEWSDESK_REQUIRE_POSTFIX` is set).
+pub fn available() -> bool {
+    let available = Path::new("/usr/sbin/postfix").exists() && is_root();
+    if !available {
+        assert!(
+            std::env::var_os("NEWSDESK_REQUIRE_POSTFIX").is_none(),
+            "NEWSDESK_REQUIRE_POSTFIX is set but Postfix cannot run here (needs /usr/sbin/postfix and root)"
+        );
+        eprintln!("note: Postfix test skipped: needs /usr/sbin/postfix (apt install postfix) and root");
+    }
+    available
+}
+
+/// A plain Postfix instance (no TLS) with its own folder: `main_cf` is added to the
+/// settings every instance has (queue, data, maildir base `ROOT/mail`, loopback only),
+/// `ROOT` in it replaced by the instance's folder, and `files` (name, text) are written
+/// to `ROOT/etc` first (texthash: tables need no postmap); it listens on `port` for SMTP.
+pub struct Instance {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Instance {
+    pub fn start(main_cf: &str, files: &[(&str, &str)]) -> Instance {
+        let dir = tempfile::Builder::new().prefix("newsdesk-postfix-").tempdir_in("/tmp").unwrap();
+        let root = dir.path();
+        for sub in ["etc", "queue", "data", "mail"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        Command::new("chmod").arg("755").arg(root).status().unwrap();
+        Command::new("chown").args(["postfix:postfix"]).arg(root.join("data")).arg(root.join("mail")).status().unwrap();
+        let etc = root.join("etc");
+        for (name, text) in files {
+            std::fs::write(etc.join(name), text).unwrap();
+        }
+        let r = root.display().to_string();
+        let port = free_port();
+        std::fs::write(
+            etc.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6
+queue_directory = {r}/queue
+data_directory = {r}/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+alias_maps =
+alias_database =
+smtputf8_enable = no
+virtual_mailbox_base = {r}/mail
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+maillog_file_prefixes = /tmp, {r}
+maillog_file = {r}/maillog
+{extra}
+",
+                uid = id("-u"),
+                gid = id("-g"),
+                extra = main_cf.replace("ROOT", &r),
+            ),
+        )
+        .unwrap();
+        let mut master = stock_master();
+        master.push_str(&format!("127.0.0.1:{port} inet n - n - - smtpd\n"));
+        std::fs::write(etc.join("master.cf"), master).unwrap();
+        let run = |args: &[&str]| Command::new("/usr/sbin/postfix").arg("-c").arg(&etc).args(args).output().unwrap();
+        let instance = Instance { dir, port };
+        let check = run(&["check"]);
+        assert!(check.status.success(), "postfix check: {}{}", String::from_utf8_lossy(&check.stderr), instance.log());
+        let started = run(&["start"]);
+        assert!(
+            started.status.success(),
+            "postfix start: {}{}",
+            String::from_utf8_lossy(&started.stderr),
+            instance.log()
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "Postfix did not listen on {port}:\n{}", instance.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        instance
+    }
+
+    /// The instance's folder (`ROOT` in its settings).
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The messages in the maildir `ROOT/mail/NAME/new`, oldest first.
+    pub fn maildir(&self, name: &str) -> Vec<Vec<u8>> {
+        let new = self.root().join("mail").join(name).join("new");
+        let mut files: Vec<_> =
+            std::fs::read_dir(&new).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
+    /// Waits until the maildir NAME holds `n` messages.
+    pub fn wait_for(&self, name: &str, n: usize) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let m = self.maildir(name);
+            if m.len() >= n {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "{} of {n} messages in {name}:\n{}", m.len(), self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root().join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = Command::new("/usr/sbin/postfix").arg("-c").arg(self.root().join("etc")).arg("abort").output();
+    }
+}
+
 impl Postfix {
     /// Starts the instance, or says why it cannot and returns `None`.
     pub fn start() -> Option<Postfix> {
-        let available = Path::new("/usr/sbin/postfix").exists() && is_root();
-        if !available {
-            assert!(
-                std::env::var_os("NEWSDESK_REQUIRE_POSTFIX").is_none(),
-                "NEWSDESK_REQUIRE_POSTFIX is set but Postfix cannot run here (needs /usr/sbin/postfix and root)"
-            );
-            eprintln!("note: Postfix test skipped: needs /usr/sbin/postfix (apt install postfix) and root");
+        if !available() {
             return None;
         }
         let dir = tempfile::Builder::new().prefix("newsdesk-postfix-").tempdir_in("/tmp").unwrap();
@@ -108,12 +255,6 @@ impl Postfix {
             expired: free_port(),
             tls: free_port(),
             plain: free_port(),
-        };
-        let id = |flag: &str| {
-            String::from_utf8(Command::new("id").args([flag, "postfix"]).output().unwrap().stdout)
-                .unwrap()
-                .trim()
-                .to_string()
         };
         let (r, e) = (root.display(), etc.display());
         std::fs::write(
@@ -149,23 +290,7 @@ maillog_file = {r}/maillog
             ),
         )
         .unwrap();
-        // Debian's services, none chrooted, without the port-25 listener; then ours.
-        let stock = std::fs::read_to_string("/etc/postfix/master.cf").unwrap();
-        let mut master = String::new();
-        for line in stock.lines() {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if line.starts_with(|c: char| c.is_ascii_alphanumeric()) && fields.len() >= 8 {
-                if fields[0] == "smtp" && fields[1] == "inet" {
-                    continue;
-                }
-                let mut f = fields.clone();
-                f[4] = "n";
-                master.push_str(&f.join(" "));
-            } else {
-                master.push_str(line);
-            }
-            master.push('\n');
-        }
+        let mut master = stock_master();
         let p = ports;
         master.push_str(&format!(
             "127.0.0.1:{} inet n - n - - smtpd

@@ -144,6 +144,13 @@ pub fn begin(
     Ok(conn.last_insert_rowid())
 }
 
+/// Records the id the receiving service gave the message (Buttondown's email id), in
+/// the row's `message_id`.
+pub fn set_message_id(conn: &Connection, id: i64, message_id: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE deliveries SET message_id = ?2 WHERE id = ?1 AND kind = 'list'", params![id, message_id])?;
+    Ok(())
+}
+
 /// How a list send ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

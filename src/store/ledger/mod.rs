@@ -72,8 +72,12 @@ impl Mode {
             Mode::Resume { skip_unknown: true } => {
                 "(d.state = 'pending' OR (d.state = 'failed_temporary' AND d.next_retry_at <= :now))"
             }
-            // (`:now` is unused here but bound for every mode.)
-            Mode::RetryFailed => "(d.state IN ('failed_temporary', 'failed_permanent') AND :now IS NOT NULL)",
+            // (`:now` is unused here but bound for every mode.) A bounced subscriber's
+            // failure stays as it is: their address is dead (store::bounces).
+            Mode::RetryFailed => {
+                "(d.state IN ('failed_temporary', 'failed_permanent') AND :now IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM subscribers b WHERE b.id = d.subscriber_id AND b.status = 'bounced'))"
+            }
         }
     }
 }
@@ -338,6 +342,18 @@ pub fn mark_cancelled(conn: &Connection, id: i64) -> rusqlite::Result<()> {
         params![id, clock::now()],
     )?;
     Ok(())
+}
+
+/// How many of this issue's rows `mode` would send now (as a run's start counts them).
+pub fn count_for(conn: &Connection, issue: &str, mode: Mode, now: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM deliveries d WHERE d.issue = :issue AND d.kind = 'subscriber' AND {}",
+            mode.condition()
+        ),
+        rusqlite::named_params! { ":issue": issue, ":now": now },
+        |r| r.get(0),
+    )
 }
 
 /// Active subscribers with no row in this issue's send: everyone on a first send, and
