@@ -124,11 +124,17 @@ pub fn parse(raw: &[u8]) -> Report {
     let Some(message) = MessageParser::default().parse(raw) else {
         return report;
     };
-    for name in ["Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To"] {
+    // A set beside the list: a message may carry any number of `To` headers, and
+    // checking each address against the list would be quadratic in them.
+    let mut seen = std::collections::HashSet::new();
+    'names: for name in ["Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To"] {
         for (header, value) in message.headers_raw() {
             if header.eq_ignore_ascii_case(name) {
                 for address in addresses_in(value) {
-                    if !report.addressed_to.contains(&address) {
+                    if report.addressed_to.len() >= MAX_RECIPIENTS {
+                        break 'names;
+                    }
+                    if seen.insert(address.clone()) {
                         report.addressed_to.push(address);
                     }
                 }
@@ -478,12 +484,15 @@ fn find_code(text: &str) -> Option<&str> {
 /// display names removed), at most [`MAX_RECIPIENTS`].
 fn addresses_in(value: &str) -> Vec<String> {
     let mut out = Vec::new();
+    // Repeats are skipped through a set: a linear scan of `out` for each word would cost
+    // up to MAX_RECIPIENTS comparisons per word of a long header.
+    let mut seen = std::collections::HashSet::new();
     for word in
         value.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>' | '(' | ')' | '"' | '[' | ']'))
     {
         let word = word.trim_matches(|c: char| matches!(c, ':' | '.' | '\'')).trim_start_matches("mailto:");
         if let Some(address) = normalize_address(word)
-            && !out.contains(&address)
+            && seen.insert(address.clone())
         {
             out.push(address);
             if out.len() >= MAX_RECIPIENTS {
