@@ -420,7 +420,26 @@ pub fn check_return_path(value: &str) -> Result<(), String> {
     if local.is_empty() || sample.parse::<lettre::Address>().is_err() || sample.contains(['<', '>', ' ']) {
         return Err(format!("`return_path = \"{value}\"` is not a mail address"));
     }
+    // List and test sends use the address without the token: it must be one too.
+    let plain = plain_return_path(value);
+    if plain.parse::<lettre::Address>().is_err() {
+        return Err(format!(
+            "`return_path = \"{value}\"` without its token is `{plain}`, not a mail address (list and test sends use it)"
+        ));
+    }
     Ok(())
+}
+
+/// `bounces+{token}@x` → `bounces@x`: the return path without the token and the
+/// separator before it.
+pub fn plain_return_path(return_path: &str) -> String {
+    match return_path.split_once("{token}") {
+        None => return_path.to_string(),
+        Some((before, after)) => {
+            let before = before.trim_end_matches(['+', '-', '.', '_', '=']);
+            format!("{before}{after}")
+        }
+    }
 }
 
 /// `[web]`: `newsdesk serve`, the subscribers' web endpoints.
@@ -1607,6 +1626,7 @@ id = "jekyll"
             ("\"bounces+{token}@{token}.org\"", "has `{token}` more than once"),
             ("\"bounces@{token}.org\"", "has `{token}` in the domain"),
             ("\"not an address\"", "is not a mail address"),
+            ("\"{token}@lwkd.example.org\"", "without its token is `@lwkd.example.org`"),
         ] {
             let (text, line) = config_with("email", "return_path", value);
             let ds = errors(&text);

@@ -414,23 +414,25 @@ fn visible_links(html: &str) -> Vec<(String, String)> {
 fn walk(node: &Handle, hidden: bool, out: &mut Vec<(String, String)>) {
     let mut hidden = hidden;
     if let NodeData::Element { name, attrs, .. } = &node.data {
-        let attrs = attrs.borrow();
-        let attr = |n: &str| attrs.iter().find(|a| &*a.name.local == n).map(|a| a.value.to_string());
-        if attr("style").is_some_and(|s| hides(&s)) || attr("hidden").is_some() {
-            hidden = true;
-        }
         if matches!(&*name.local, "head" | "style" | "script" | "title") {
             return;
         }
+        hidden |= element_hidden(&attrs.borrow());
+        let href = attrs.borrow().iter().find(|a| &*a.name.local == "href").map(|a| a.value.trim().to_string());
         if &*name.local == "a"
             && !hidden
-            && let Some(href) = attr("href")
+            && let Some(href) = href
         {
             let mut text = String::new();
             text_of(node, &mut text);
+            // Zero-width characters (a `&zwnj;` link) show nothing.
+            let text = text
+                .chars()
+                .filter(|c| !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{034F}' | '\u{00AD}'))
+                .collect::<String>();
             let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
             if !text.is_empty() {
-                out.push((href.trim().to_string(), text));
+                out.push((href, text));
             }
         }
     }
@@ -439,9 +441,12 @@ fn walk(node: &Handle, hidden: bool, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The text a reader sees inside `node`: hidden descendants left out.
 fn text_of(node: &Handle, out: &mut String) {
     match &node.data {
         NodeData::Text { contents } => out.push_str(&contents.borrow()),
+        NodeData::Element { name, attrs, .. }
+            if matches!(&*name.local, "style" | "script") || element_hidden(&attrs.borrow()) => {}
         _ => {
             for child in node.children.borrow().iter() {
                 text_of(child, out);
@@ -450,10 +455,41 @@ fn text_of(node: &Handle, out: &mut String) {
     }
 }
 
-/// Whether an inline style hides its element (as the preheader is hidden).
+/// Whether an element's attributes hide it: `hidden`, or an inline style that does.
+fn element_hidden(attrs: &[html5ever::Attribute]) -> bool {
+    attrs.iter().any(|a| match &*a.name.local {
+        "hidden" => true,
+        "style" => hides(&a.value),
+        _ => false,
+    })
+}
+
+/// Whether an inline style hides its element: the ways mail templates hide a
+/// preheader (`display:none`, `visibility:hidden`, `opacity:0`, `font-size:0`,
+/// `mso-hide:all`, a zero `max-height` or `height` with `overflow:hidden`), with or
+/// without `!important`.
 fn hides(style: &str) -> bool {
-    let s: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
-    s.split(';').any(|d| d == "display:none" || d.starts_with("display:none!") || d == "visibility:hidden")
+    let declarations: Vec<(String, String)> = style
+        .split(';')
+        .filter_map(|d| {
+            let (property, value) = d.split_once(':')?;
+            let value: String = value.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+            let value = value.strip_suffix("!important").unwrap_or(&value).to_string();
+            Some((property.trim().to_ascii_lowercase(), value))
+        })
+        .collect();
+    let has = |property: &str, test: &dyn Fn(&str) -> bool| declarations.iter().any(|(p, v)| p == property && test(v));
+    // `0`, `0px`, `0.0em`, `0%`: a length or number that is zero.
+    let zero = |v: &str| {
+        let number = v.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
+        !number.is_empty() && number.parse::<f64>().is_ok_and(|n| n == 0.0)
+    };
+    has("display", &|v| v == "none")
+        || has("visibility", &|v| v == "hidden" || v == "collapse")
+        || has("opacity", &zero)
+        || has("font-size", &zero)
+        || has("mso-hide", &|v| v == "all")
+        || ((has("max-height", &zero) || has("height", &zero)) && has("overflow", &|v| v == "hidden"))
 }
 
 // ----- DNS records (`--dns`), judged here once `ops::deliverability` looked them up -----
@@ -523,19 +559,56 @@ pub fn dkim_key_check(record: &str, lookup: &Lookup, key_type: &str, public_key:
     if p.is_empty() {
         return Check::error(NAME, format!("the key at {record} is revoked (`p=` is empty)"), publish);
     }
-    match Base64::decode_vec(p) {
-        Ok(published) if published == public_key => {
-            Check::ok(NAME, format!("the {key_type} key at {record} matches `[email.dkim] key_file`"))
-        }
-        Ok(_) => Check::error(
+    let published = match Base64::decode_vec(p) {
+        Ok(published) => published,
+        Err(_) => return Check::error(NAME, format!("the `p=` of the key at {record} is not base64"), publish),
+    };
+    // RFC 6376 names the RSAPublicKey for `p=`; most publish the SubjectPublicKeyInfo
+    // around it (`openssl rsa -pubout`), which ends with the same bytes. Verifiers
+    // take either.
+    let same_key =
+        published == public_key || (key_type == "rsa" && published.len() >= 64 && public_key.ends_with(&published));
+    if !same_key {
+        return Check::error(
             NAME,
             format!(
                 "the key published at {record} is a different public key from that of `[email.dkim] key_file`: every signature fails"
             ),
             format!("{publish}, or point `key_file` at the private key of the published one"),
-        ),
-        Err(_) => Check::error(NAME, format!("the `p=` of the key at {record} is not base64"), publish),
+        );
     }
+    // `s=`: the services the key is for (RFC 6376 3.6.1); `email` or `*`.
+    if let Some(services) = tag(t, "s")
+        && !services.split(':').any(|s| s == "*" || s.eq_ignore_ascii_case("email"))
+    {
+        return Check::error(
+            NAME,
+            format!("the key at {record} is for `s={services}`, not for email: receivers will not use it"),
+            publish,
+        );
+    }
+    // `h=`: the hash algorithms the key may be used with; newsdesk signs with SHA-256.
+    if let Some(hashes) = tag(t, "h")
+        && !hashes.split(':').any(|h| h.eq_ignore_ascii_case("sha256"))
+    {
+        return Check::error(
+            NAME,
+            format!("the key at {record} allows only `h={hashes}`, and the signatures use SHA-256: every one fails"),
+            publish,
+        );
+    }
+    // `t=y`: testing; receivers treat the mail as unsigned when the signature fails,
+    // and some as unsigned always.
+    if tag(t, "t").is_some_and(|flags| flags.split(':').any(|f| f.eq_ignore_ascii_case("y"))) {
+        return Check::warning(
+            NAME,
+            format!(
+                "the {key_type} key at {record} matches `[email.dkim] key_file`, but `t=y` marks it as a test: receivers may treat the mail as unsigned"
+            ),
+            "remove `t=y` from the record once signatures verify",
+        );
+    }
+    Check::ok(NAME, format!("the {key_type} key at {record} matches `[email.dkim] key_file`"))
 }
 
 /// The SPF record of `domain` (the Return-Path's): exactly one `v=spf1` TXT record
@@ -553,10 +626,12 @@ pub fn spf_check(domain: &str, lookup: &Lookup) -> Check {
         }
         Lookup::Failed(why) => return failed(NAME, domain, why),
     };
+    // A record is the one that starts with `v=spf1` exactly (RFC 7208 4.5): one with
+    // a space before it is not.
     let spf: Vec<&String> = records
         .iter()
         .filter(|r| {
-            let r = r.trim().to_ascii_lowercase();
+            let r = r.to_ascii_lowercase();
             r == "v=spf1" || r.starts_with("v=spf1 ")
         })
         .collect();
@@ -566,14 +641,15 @@ pub fn spf_check(domain: &str, lookup: &Lookup) -> Check {
             format!("no SPF record at {domain}: its TXT records have no `v=spf1`"),
             format!("publish a TXT record `v=spf1 ... -all` at {domain} naming the servers that send its mail"),
         ),
-        [one] if one.split_whitespace().any(|m| m.eq_ignore_ascii_case("+all") || m.eq_ignore_ascii_case("all")) => {
-            Check::warning(
+        [one] => match one.split_whitespace().find(|m| m.eq_ignore_ascii_case("+all") || m.eq_ignore_ascii_case("all"))
+        {
+            Some(all) => Check::warning(
                 NAME,
-                format!("the SPF record at {domain} ends in `+all`: it passes every server on the internet"),
+                format!("the SPF record at {domain} has `{all}`: it passes every server on the internet"),
                 "end it in `-all` or `~all`",
-            )
-        }
-        [one] => Check::ok(NAME, format!("SPF at {domain}: `{one}`")),
+            ),
+            None => Check::ok(NAME, format!("SPF at {domain}: `{one}`")),
+        },
         many => Check::error(
             NAME,
             format!("{} SPF records at {domain}: receivers treat that as a permanent error (RFC 7208 4.5)", many.len()),
@@ -582,8 +658,37 @@ pub fn spf_check(domain: &str, lookup: &Lookup) -> Check {
     }
 }
 
-/// The DMARC record found at `record` (`_dmarc.example.org`): `v=DMARC1` and its policy.
-pub fn dmarc_check(record: &str, lookup: &Lookup) -> Check {
+/// The DMARC records among a lookup's TXT records (`v=DMARC1` first), as tags.
+fn dmarc_records(records: &[String]) -> Vec<Vec<(String, String)>> {
+    records.iter().map(|r| tags(r)).filter(|t| t.first().is_some_and(|(k, v)| k == "v" && v == "DMARC1")).collect()
+}
+
+/// Whether a lookup ends the search for the DMARC record (RFC 7489 6.6.3): it found
+/// one, or it failed. Anything else (no name, no TXT, only other TXT records) goes on
+/// to the organizational domain.
+pub fn dmarc_lookup_ends(lookup: &Lookup) -> bool {
+    match lookup {
+        Lookup::Found(records) => !dmarc_records(records).is_empty(),
+        Lookup::NotFound { .. } => false,
+        Lookup::Failed(_) => true,
+    }
+}
+
+/// What DMARC compares with the `From` domain: the signature's `d=` and the envelope
+/// sender's (Return-Path's) domain.
+#[derive(Debug, Clone, Copy)]
+pub struct Identifiers<'a> {
+    pub from: &'a str,
+    pub dkim: Option<&'a str>,
+    pub envelope: &'a str,
+}
+
+/// The DMARC record found at `record` (`_dmarc.example.org`): `v=DMARC1`, its policy,
+/// and whether the message's identifiers align with `From` in the record's modes
+/// (`adkim=s`/`aspf=s` ask for the exact domain). `organizational` is true when the
+/// record is the organizational domain's, found because `From`'s own name has none:
+/// then `sp=` is the policy, when given.
+pub fn dmarc_check(record: &str, lookup: &Lookup, organizational: bool, ids: Identifiers) -> Check {
     const NAME: &str = "dmarc";
     let records = match lookup {
         Lookup::Found(r) => r,
@@ -599,31 +704,92 @@ pub fn dmarc_check(record: &str, lookup: &Lookup) -> Check {
         }
         Lookup::Failed(why) => return failed(NAME, record, why),
     };
-    let dmarc: Vec<Vec<(String, String)>> =
-        records.iter().map(|r| tags(r)).filter(|t| t.first().is_some_and(|(k, v)| k == "v" && v == "DMARC1")).collect();
-    match dmarc.as_slice() {
-        [] => Check::warning(
-            NAME,
-            format!("no DMARC record at {record}: its TXT records have no `v=DMARC1`"),
-            format!("publish a TXT record `v=DMARC1; p=none; rua=mailto:...` at {record}"),
-        ),
-        [t] => {
-            let p = tag(t, "p").unwrap_or_default().to_ascii_lowercase();
-            match p.as_str() {
-                "none" | "quarantine" | "reject" => Check::ok(NAME, format!("DMARC at {record}: p={p}")),
-                _ => Check::warning(
-                    NAME,
-                    format!("the DMARC record at {record} has no valid `p=` (`{p}`): receivers ignore it"),
-                    "write `p=none`, `p=quarantine` or `p=reject`",
-                ),
-            }
+    let dmarc = dmarc_records(records);
+    let t = match dmarc.as_slice() {
+        [] => {
+            return Check::warning(
+                NAME,
+                format!("no DMARC record at {record}: its TXT records have no `v=DMARC1`"),
+                format!("publish a TXT record `v=DMARC1; p=none; rua=mailto:...` at {record}"),
+            );
         }
-        many => Check::warning(
+        [t] => t,
+        many => {
+            return Check::warning(
+                NAME,
+                format!("{} DMARC records at {record}: receivers ignore them all (RFC 7489 6.6.3)", many.len()),
+                "keep one",
+            );
+        }
+    };
+    let p = tag(t, "p").unwrap_or_default().to_ascii_lowercase();
+    if !matches!(p.as_str(), "none" | "quarantine" | "reject") {
+        return Check::warning(
             NAME,
-            format!("{} DMARC records at {record}: receivers ignore them all (RFC 7489 6.6.3)", many.len()),
-            "keep one",
-        ),
+            format!("the DMARC record at {record} has no valid `p=` (`{p}`): receivers ignore it"),
+            "write `p=none`, `p=quarantine` or `p=reject`",
+        );
     }
+    let (policy_tag, policy) = match tag(t, "sp").map(str::to_ascii_lowercase) {
+        Some(sp) if organizational && matches!(sp.as_str(), "none" | "quarantine" | "reject") => ("sp", sp),
+        _ => ("p", p),
+    };
+    let policy_shown = format!("{policy_tag}={policy}");
+    let whose =
+        if organizational { format!(" (the organizational domain's, for {})", ids.from) } else { String::new() };
+    let strict = |name: &str| tag(t, name).is_some_and(|m| m.eq_ignore_ascii_case("s"));
+    let (adkim_s, aspf_s) = (strict("adkim"), strict("aspf"));
+    let from = normalize_domain(ids.from);
+    let aligns = |domain: &str, exact: bool| {
+        if exact { normalize_domain(domain) == from } else { aligned(domain, &from) }
+    };
+    let dkim_aligned = ids.dkim.is_some_and(|d| aligns(d, adkim_s));
+    let spf_aligned = aligns(ids.envelope, aspf_s);
+    let modes = match (adkim_s, aspf_s) {
+        (true, true) => ", adkim=s, aspf=s",
+        (true, false) => ", adkim=s",
+        (false, true) => ", aspf=s",
+        (false, false) => "",
+    };
+    let dkim_shown = ids.dkim.map_or("no signature".to_string(), |d| format!("d={d}"));
+    if !dkim_aligned && !spf_aligned {
+        let outcome = match policy.as_str() {
+            "reject" => "asks receivers to refuse it",
+            "quarantine" => "asks receivers to put it in spam",
+            _ => "lets it through for now",
+        };
+        let detail = format!(
+            "under the DMARC record at {record}{whose} ({policy_shown}{modes}) neither DKIM ({dkim_shown}) nor the Return-Path's domain {} aligns with From's {from}: the mail fails DMARC, and {policy_shown} {outcome}",
+            ids.envelope
+        );
+        let hint = format!(
+            "sign as {from} (`[email.dkim] domain`) or put `[email] return_path` on {from}{}",
+            if modes.is_empty() { String::new() } else { ", or relax the record (adkim=r; aspf=r)".to_string() }
+        );
+        return if policy == "none" { Check::warning(NAME, detail, hint) } else { Check::error(NAME, detail, hint) };
+    }
+    // Aligned in relaxed mode but not in the record's strict one: DMARC rests on the
+    // other identifier alone. (A relaxed misalignment is the message checks' to report.)
+    if adkim_s && !dkim_aligned && ids.dkim.is_some_and(|d| aligned(d, &from)) {
+        return Check::warning(
+            NAME,
+            format!(
+                "the DMARC record at {record}{whose} has adkim=s: DKIM's {dkim_shown} is not From's {from} exactly, so DMARC rests on SPF alone"
+            ),
+            format!("sign as {from} (`[email.dkim] domain`), or relax the record (adkim=r)"),
+        );
+    }
+    if aspf_s && !spf_aligned && aligned(ids.envelope, &from) {
+        return Check::warning(
+            NAME,
+            format!(
+                "the DMARC record at {record}{whose} has aspf=s: the Return-Path's domain {} is not From's {from} exactly, so DMARC rests on DKIM alone",
+                ids.envelope
+            ),
+            format!("put `[email] return_path` on {from}, or relax the record (aspf=r)"),
+        );
+    }
+    Check::ok(NAME, format!("DMARC at {record}{whose}: {policy_shown}{modes}"))
 }
 
 #[cfg(test)]
@@ -716,9 +882,130 @@ mod tests {
         let two = Lookup::Found(vec!["v=spf1 mx -all".into(), "v=spf1 a -all".into()]);
         assert_eq!(spf_check("example.org", &two).status, Status::Error);
 
-        let d = dmarc_check("_dmarc.example.org", &found("v=DMARC1; p=quarantine; rua=mailto:d@example.org"));
+        let ids = Identifiers { from: "example.org", dkim: Some("example.org"), envelope: "example.org" };
+        let d =
+            dmarc_check("_dmarc.example.org", &found("v=DMARC1; p=quarantine; rua=mailto:d@example.org"), false, ids);
         assert_eq!((d.status, d.detail.as_str()), (Status::Ok, "DMARC at _dmarc.example.org: p=quarantine"));
-        assert_eq!(dmarc_check("_dmarc.example.org", &Lookup::NotFound { nxdomain: true }).status, Status::Warning);
-        assert_eq!(dmarc_check("_dmarc.example.org", &found("v=DMARC1; p=maybe")).status, Status::Warning);
+        let nx = Lookup::NotFound { nxdomain: true };
+        assert_eq!(dmarc_check("_dmarc.example.org", &nx, false, ids).status, Status::Warning);
+        assert_eq!(dmarc_check("_dmarc.example.org", &found("v=DMARC1; p=maybe"), false, ids).status, Status::Warning);
+    }
+
+    #[test]
+    fn key_records_are_read_as_receivers_read_them() {
+        let rec = "s1._domainkey.example.org";
+        let found = |s: String| Lookup::Found(vec![s]);
+        // An SPKI (what `openssl rsa -pubout` writes) ends with the RSAPublicKey it wraps:
+        // RFC 6376's own form of `p=` is the same key.
+        let rsa_public_key: Vec<u8> = (0..140).map(|i| i as u8).collect();
+        let mut spki = vec![0x30, 0x81, 0x9f, 0x30, 0x0d, 0x06, 0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x05, 0x00, 0x03];
+        spki.extend_from_slice(&rsa_public_key);
+        let pkcs1 = found(format!("v=DKIM1; k=rsa; p={}", Base64::encode_string(&rsa_public_key)));
+        assert_eq!(dkim_key_check(rec, &pkcs1, "rsa", &spki).status, Status::Ok);
+        let p = Base64::encode_string(&spki);
+        let with = |extra: &str| dkim_key_check(rec, &found(format!("v=DKIM1; k=rsa; {extra} p={p}")), "rsa", &spki);
+        assert_eq!(with("").status, Status::Ok);
+        let testing = with("t=y;");
+        assert_eq!(testing.status, Status::Warning);
+        assert!(testing.detail.contains("`t=y`"), "{}", testing.detail);
+        assert_eq!(with("t=s;").status, Status::Ok, "t=s alone is no test mode");
+        let sha1 = with("h=sha1;");
+        assert_eq!(sha1.status, Status::Error);
+        assert!(sha1.detail.contains("`h=sha1`"), "{}", sha1.detail);
+        assert_eq!(with("h=sha1:sha256;").status, Status::Ok);
+        assert_eq!(with("s=*;").status, Status::Ok);
+        let other_service = with("s=tlsrpt;");
+        assert_eq!(other_service.status, Status::Error);
+        assert!(other_service.detail.contains("not for email"), "{}", other_service.detail);
+    }
+
+    #[test]
+    fn spf_records_start_with_their_version_and_all_is_named() {
+        let found = |s: &str| Lookup::Found(vec![s.to_string()]);
+        assert_eq!(
+            spf_check("example.org", &found(" v=spf1 -all")).status,
+            Status::Warning,
+            "a space first: no record"
+        );
+        assert_eq!(spf_check("example.org", &found("V=SPF1 mx -all")).status, Status::Ok);
+        let bare = spf_check("example.org", &found("v=spf1 all ip4:192.0.2.1"));
+        assert_eq!(bare.status, Status::Warning);
+        assert!(bare.detail.contains("has `all`"), "{}", bare.detail);
+    }
+
+    #[test]
+    fn dmarc_judges_alignment_in_the_record_s_modes() {
+        let found = |s: &str| Lookup::Found(vec![s.to_string()]);
+        let rec = "_dmarc.lwkd.example.org";
+        // Signed as the organizational domain, bounces on a sibling subdomain: relaxed
+        // alignment passes, strict fails both.
+        let ids = Identifiers { from: "lwkd.example.org", dkim: Some("example.org"), envelope: "bounces.example.org" };
+        assert_eq!(dmarc_check(rec, &found("v=DMARC1; p=reject"), false, ids).status, Status::Ok);
+        let strict = dmarc_check(rec, &found("v=DMARC1; p=reject; adkim=s; aspf=s"), false, ids);
+        assert_eq!(strict.status, Status::Error, "{strict:?}");
+        assert!(strict.detail.contains("fails DMARC") && strict.detail.contains("p=reject"), "{}", strict.detail);
+        assert_eq!(
+            dmarc_check(rec, &found("v=DMARC1; p=none; adkim=s; aspf=s"), false, ids).status,
+            Status::Warning,
+            "p=none delivers it all the same"
+        );
+        let one = dmarc_check(rec, &found("v=DMARC1; p=reject; adkim=s"), false, ids);
+        assert_eq!(one.status, Status::Warning);
+        assert!(one.detail.contains("adkim=s") && one.detail.contains("SPF alone"), "{}", one.detail);
+        let exact =
+            Identifiers { from: "lwkd.example.org", dkim: Some("LWKD.example.org"), envelope: "lwkd.example.org" };
+        let ok = dmarc_check(rec, &found("v=DMARC1; p=reject; adkim=s; aspf=s"), false, exact);
+        assert_eq!(
+            (ok.status, ok.detail.as_str()),
+            (Status::Ok, "DMARC at _dmarc.lwkd.example.org: p=reject, adkim=s, aspf=s")
+        );
+        // Unsigned and bounced through another organization: fails under any record.
+        let none = Identifiers { from: "example.org", dkim: None, envelope: "mailer.example.net" };
+        assert_eq!(
+            dmarc_check("_dmarc.example.org", &found("v=DMARC1; p=quarantine"), false, none).status,
+            Status::Error
+        );
+
+        // The organizational domain's record: `sp=` is the policy for its subdomains.
+        let org = dmarc_check("_dmarc.example.org", &found("v=DMARC1; p=reject; sp=none"), true, ids);
+        assert_eq!(org.status, Status::Ok);
+        assert_eq!(
+            org.detail,
+            "DMARC at _dmarc.example.org (the organizational domain's, for lwkd.example.org): sp=none"
+        );
+        // Only a DMARC record or a failure ends the search.
+        assert!(!dmarc_lookup_ends(&found("google-site-verification=x")));
+        assert!(!dmarc_lookup_ends(&Lookup::NotFound { nxdomain: false }));
+        assert!(dmarc_lookup_ends(&found("v=DMARC1; p=none")));
+        assert!(dmarc_lookup_ends(&Lookup::Failed("timed out".into())));
+    }
+
+    #[test]
+    fn links_hidden_the_ways_templates_hide_a_preheader_do_not_count() {
+        let lu = "List-Unsubscribe: <https://example.org/u>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
+        let html_check = |html: &str| {
+            let checks = message_checks(&message(lu, "https://example.org/u", html), None);
+            by_name(&checks, "unsubscribe-html").status
+        };
+        for hidden in [
+            r#"<div style="visibility: hidden !important"><a href="https://example.org/u">Unsubscribe</a></div>"#,
+            r#"<div style="DISPLAY:NONE!important"><a href="https://example.org/u">Unsubscribe</a></div>"#,
+            r#"<a href="https://example.org/u"><span style="display:none">Unsubscribe</span></a>"#,
+            r#"<p style="font-size:0px"><a href="https://example.org/u">Unsubscribe</a></p>"#,
+            r#"<p style="opacity: 0.0"><a href="https://example.org/u">Unsubscribe</a></p>"#,
+            r#"<div style="max-height:0;overflow:hidden;mso-hide:all"><a href="https://example.org/u">Unsubscribe</a></div>"#,
+            r#"<div style="height:0px; overflow: hidden"><a href="https://example.org/u">Unsubscribe</a></div>"#,
+            r#"<div hidden><a href="https://example.org/u">Unsubscribe</a></div>"#,
+            r#"<a href="https://example.org/u">&zwnj;&#8203;</a>"#,
+        ] {
+            assert_eq!(html_check(hidden), Status::Warning, "{hidden}");
+        }
+        for shown in [
+            r#"<p style="font-size:12px; opacity:0.8"><a href="https://example.org/u">Unsubscribe</a></p>"#,
+            r#"<div style="height:0"><a href="https://example.org/u">Unsubscribe</a></div>"#,
+            r#"<a href="https://example.org/u"><span style="display:none">x</span>Unsubscribe</a>"#,
+        ] {
+            assert_eq!(html_check(shown), Status::Ok, "{shown}");
+        }
     }
 }

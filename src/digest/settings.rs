@@ -144,7 +144,7 @@ pub fn settings(config: &Config) -> Result<MailSettings, Vec<Diagnostic>> {
         (None, None) => None,
     };
     // The config checked the shape already; this only makes the plain form.
-    let bounce_address = email.return_path.as_deref().and_then(|rp| plain_return_path(rp).parse().ok());
+    let bounce_address = email.return_path.as_deref().and_then(|rp| crate::config::plain_return_path(rp).parse().ok());
     match (from, list_id) {
         (Some(from), Some(list_id)) if problems.is_empty() => Ok(MailSettings {
             bounce_address,
@@ -159,18 +159,6 @@ pub fn settings(config: &Config) -> Result<MailSettings, Vec<Diagnostic>> {
             subscriber_send: false,
         }),
         _ => Err(problems),
-    }
-}
-
-/// `bounces+{token}@x` → `bounces@x`: the return path without the token and the
-/// separator before it.
-pub fn plain_return_path(return_path: &str) -> String {
-    match return_path.split_once("{token}") {
-        None => return_path.to_string(),
-        Some((before, after)) => {
-            let before = before.trim_end_matches(['+', '-', '.', '_', '=']);
-            format!("{before}{after}")
-        }
     }
 }
 
@@ -199,9 +187,9 @@ mod tests {
 
     #[test]
     fn the_plain_return_path_drops_the_token_and_its_separator() {
-        assert_eq!(plain_return_path("bounces+{token}@lwkd.example.org"), "bounces@lwkd.example.org");
-        assert_eq!(plain_return_path("bounces-{token}@x.org"), "bounces@x.org");
-        assert_eq!(plain_return_path("bounces@x.org"), "bounces@x.org");
+        assert_eq!(crate::config::plain_return_path("bounces+{token}@lwkd.example.org"), "bounces@lwkd.example.org");
+        assert_eq!(crate::config::plain_return_path("bounces-{token}@x.org"), "bounces@x.org");
+        assert_eq!(crate::config::plain_return_path("bounces@x.org"), "bounces@x.org");
     }
 
     #[test]

@@ -48,7 +48,8 @@ struct Names {
 }
 
 fn dns_checks(eml: &[u8], return_path: Option<&str>, signer: Option<&Signer>, dns: &DnsOptions) -> Vec<Check> {
-    let Some(from) = judge::read(eml).and_then(|r| r.from_domain) else { return Vec::new() };
+    let Some(read) = judge::read(eml) else { return Vec::new() };
+    let Some(from) = read.from_domain.clone() else { return Vec::new() };
     let org = judge::organizational_domain(&from);
     let names = Names {
         dkim: signer.map(|s| format!("{}._domainkey.{}", s.selector, s.domain.trim_end_matches('.'))),
@@ -83,25 +84,33 @@ fn dns_checks(eml: &[u8], return_path: Option<&str>, signer: Option<&Signer>, dn
             }
         };
         let dmarc = async {
-            let mut last = (names.dmarc[0].clone(), Lookup::NotFound { nxdomain: true });
-            for name in &names.dmarc {
+            // The From domain's own record, else its organizational domain's: only a
+            // `v=DMARC1` record or a failed lookup ends the search (RFC 7489 6.6.3).
+            let mut last = (0, Lookup::NotFound { nxdomain: true });
+            for (i, name) in names.dmarc.iter().enumerate() {
                 let found = lookup(name.clone()).await;
-                let stop = !matches!(found, Lookup::NotFound { .. });
-                last = (name.clone(), found);
-                if stop {
+                let ends = judge::dmarc_lookup_ends(&found);
+                last = (i, found);
+                if ends {
                     break;
                 }
             }
             last
         };
-        let (dkim, spf, (dmarc_name, dmarc)) = tokio::join!(dkim, lookup(names.spf.clone()), dmarc);
+        let (dkim, spf, (dmarc_at, dmarc)) = tokio::join!(dkim, lookup(names.spf.clone()), dmarc);
+        let dmarc_name = names.dmarc[dmarc_at].clone();
         let mut out = Vec::new();
         if let (Some(signer), Some(name), Some(lookup)) = (signer, &names.dkim, dkim) {
             out.push(judge::dkim_key_check(name, &lookup, signer.key_type(), &signer.public_key()));
         }
         out.push(judge::spf_check(&names.spf, &spf));
-        let mut dmarc_check = judge::dmarc_check(&dmarc_name, &dmarc);
-        if names.dmarc.len() > 1 && matches!(dmarc, Lookup::NotFound { .. }) {
+        let ids = judge::Identifiers {
+            from: &from,
+            dkim: read.dkim.as_ref().map(|s| s.domain.as_str()),
+            envelope: &names.spf,
+        };
+        let mut dmarc_check = judge::dmarc_check(&dmarc_name, &dmarc, dmarc_at > 0, ids);
+        if names.dmarc.len() > 1 && !judge::dmarc_lookup_ends(&dmarc) {
             dmarc_check.detail = format!("neither {} nor {}: {}", names.dmarc[0], dmarc_name, dmarc_check.detail);
         }
         out.push(dmarc_check);
