@@ -527,6 +527,69 @@ impl Config {
         let rel = self.subscribers.as_ref().map(|s| s.database.clone()).unwrap_or_else(default_database);
         self.resolve(&rel)
     }
+
+    /// A secret (the SMTP or IMAP password, the Buttondown API key) from the
+    /// environment variable `env` or the file `file` (relative to the config), the
+    /// variable first. `what` names it in errors ("the SMTP password"); an error names
+    /// the variable or the file, never the value. A file's trailing line break is not
+    /// part of the secret.
+    pub fn secret(&self, what: &str, env: Option<&str>, file: Option<&Path>) -> Result<String, SecretError> {
+        if let Some(var) = env {
+            return match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(v),
+                _ => Err(SecretError {
+                    message: format!("{what} is read from the environment variable `{var}`, which is not set"),
+                    help: format!("export {var}=... before running newsdesk (or name a file instead)"),
+                }),
+            };
+        }
+        let Some(file) = file else {
+            return Err(SecretError {
+                message: format!("no source is set for {what}"),
+                help: "name an environment variable or a file (`..._env` or `..._file`) for it".into(),
+            });
+        };
+        let path = self.resolve(file);
+        match std::fs::read_to_string(&path) {
+            Ok(v) if !v.trim_end_matches(['\r', '\n']).trim().is_empty() => {
+                Ok(v.trim_end_matches(['\r', '\n']).to_string())
+            }
+            Ok(_) => Err(SecretError {
+                message: format!("the file `{}` for {what} is empty", path.display()),
+                help: "write it on the file's first line".into(),
+            }),
+            Err(e) => Err(SecretError {
+                message: format!("cannot read {what} from `{}`: {e}", path.display()),
+                help: "check the path and the file's permissions (readable by you alone: chmod 600)".into(),
+            }),
+        }
+    }
+
+    /// The files the config names that hold secrets, as written (relative to the
+    /// config): for `check`'s warning when others can read them.
+    pub fn secret_files(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut out = Vec::new();
+        if let Some(f) = &self.smtp.password_file {
+            out.push(("[smtp] password_file", self.resolve(f)));
+        }
+        if let Some(dkim) = self.email.as_ref().and_then(|e| e.dkim.as_ref()) {
+            out.push(("[email.dkim] key_file", self.resolve(&dkim.key_file)));
+        }
+        if let Some(f) = self.bounces.imap.as_ref().and_then(|i| i.password_file.as_ref()) {
+            out.push(("[bounces.imap] password_file", self.resolve(f)));
+        }
+        if let Some(f) = self.buttondown.as_ref().and_then(|b| b.api_key_file.as_ref()) {
+            out.push(("[buttondown] api_key_file", self.resolve(f)));
+        }
+        out
+    }
+}
+
+/// Why a secret could not be read ([`Config::secret`]): what, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretError {
+    pub message: String,
+    pub help: String,
 }
 
 /// Reads and validates `path`. All problems come back as diagnostics pointing into the file.
@@ -806,11 +869,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
                 "[buttondown] names no `api_key_env` or `api_key_file`".into(),
                 "add `api_key_env = \"BUTTONDOWN_API_KEY\"` (or `api_key_file`) under [buttondown]".into(),
             ),
-            Some(b) if !(b.api_url.starts_with("https://") || b.api_url.starts_with("http://127.0.0.1")) => err(
+            // The key travels with every request: plain http only to this machine.
+            Some(b) if !url::Url::parse(&b.api_url).is_ok_and(|u| match u.scheme() {
+                "https" => u.host_str().is_some(),
+                "http" => u.host_str().is_some_and(is_loopback),
+                _ => false,
+            }) => err(
                 "bad-config-value",
                 "buttondown",
                 "api_url",
-                format!("`api_url = \"{}\"` is not an https URL", b.api_url),
+                format!("`api_url = \"{}\"` is not an https URL (plain http only to a loopback address)", b.api_url),
                 "leave it out for Buttondown's own, `https://api.buttondown.com/v1`".into(),
             ),
             Some(_) => {}
@@ -1494,6 +1562,32 @@ id = "jekyll"
     /// Everything a person or a script would see of these diagnostics.
     fn everything(ds: &[Diagnostic]) -> String {
         ds.iter().map(|d| format!("{}\n{}", d.render(None), serde_json::to_string(d).unwrap())).collect()
+    }
+
+    #[test]
+    fn the_buttondown_key_goes_over_https_or_to_this_machine_only() {
+        for (url, ok) in [
+            ("https://api.buttondown.com/v1", true),
+            ("http://127.0.0.1:8080/v1", true),
+            ("http://[::1]:8080/v1", true),
+            ("http://localhost:8080/v1", true),
+            ("http://127.0.0.1.evil.example/v1", false),
+            ("http://api.buttondown.com/v1", false),
+            ("ftp://api.buttondown.com/v1", false),
+            ("api.buttondown.com/v1", false),
+        ] {
+            let text = format!(
+                "[site]\ntitle = \"LWKD\"\nbase_url = \"https://lwkd.info\"\n[email]\nfrom = \"a@example.org\"\ntransport = \"buttondown\"\n[buttondown]\napi_key_env = \"K\"\napi_url = \"{url}\"\n"
+            );
+            match parse(&text, Path::new("/site/config.toml")) {
+                Ok(_) => assert!(ok, "{url} was accepted"),
+                Err(ds) => {
+                    assert!(!ok, "{url}: {ds:?}");
+                    assert!(ds[0].message.contains("is not an https URL"), "{ds:?}");
+                    assert_eq!(ds[0].line, 9, "the api_url line");
+                }
+            }
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub fn check(config: &Config, options: &CheckOptions) -> CheckOutcome {
     let (mail, deliverability) = mail_checks(config, &loaded.archive, options);
     report.extend(mail);
     report.extend(private_files(config));
+    report.extend(readable_secrets(config));
     report.sort();
     CheckOutcome { report, deliverability }
 }
@@ -97,6 +98,26 @@ pub fn private_files(config: &Config) -> Vec<Diagnostic> {
             )
             .in_file(&path)
             .help(format!("run `chmod 600 {shown}` (newsdesk creates its files that way)")),
+        );
+    }
+    out
+}
+
+/// A warning for each file the config names for a secret (a password, the DKIM key,
+/// an API key) that others can read.
+pub fn readable_secrets(config: &Config) -> Vec<Diagnostic> {
+    let cwd = std::env::current_dir().ok();
+    let mut out = Vec::new();
+    for (key, path) in config.secret_files() {
+        let Some(mode) = group_or_other_bits(&path) else { continue };
+        let shown = crate::diag::display_path(&path, cwd.as_deref());
+        out.push(
+            Diagnostic::warning(
+                "readable-secret",
+                format!("{key} `{shown}` can be read by other users (mode {mode:o}), and it holds a secret"),
+            )
+            .in_file(&config.path)
+            .help(format!("run `chmod 600 {shown}`")),
         );
     }
     out

@@ -69,25 +69,12 @@ pub fn settings(config: &crate::config::Config) -> Result<(ImapSettings, After),
     let Some(c) = &config.bounces.imap else {
         return Err("there is no [bounces.imap] section: add one with `host`, `username` and `password_env` (see README, \"Bounces and complaints\")".into());
     };
-    let password = match (&c.password_env, &c.password_file) {
-        (Some(var), _) => match std::env::var(var) {
-            Ok(p) if !p.is_empty() => p,
-            _ => {
-                return Err(format!(
-                    "the IMAP password is read from the environment variable `{var}`, which is not set: export {var}=... first (or use `password_file`)"
-                ));
-            }
-        },
-        (None, Some(file)) => {
-            let path = config.resolve(file);
-            match std::fs::read_to_string(&path) {
-                Ok(p) if !p.trim_end_matches(['\r', '\n']).is_empty() => p.trim_end_matches(['\r', '\n']).to_string(),
-                Ok(_) => return Err(format!("the IMAP password file `{}` is empty", path.display())),
-                Err(e) => return Err(format!("cannot read the IMAP password file `{}`: {e}", path.display())),
-            }
-        }
-        (None, None) => return Err("[bounces.imap] has no `password_env` or `password_file`".into()),
-    };
+    if c.password_env.is_none() && c.password_file.is_none() {
+        return Err("[bounces.imap] has no `password_env` or `password_file`".into());
+    }
+    let password = config
+        .secret("the IMAP password", c.password_env.as_deref(), c.password_file.as_deref())
+        .map_err(|e| format!("{}: {}", e.message, e.help))?;
     let ca_pem = match &c.ca_file {
         Some(f) => {
             let path = config.resolve(f);

@@ -284,47 +284,18 @@ fn tls_parameters(config: &Config, host: &str) -> Result<TlsParameters, Diagnost
 /// or file, never the value.
 fn password(config: &Config) -> Result<String, Diagnostic> {
     let s = &config.smtp;
-    if let Some(var) = &s.password_env {
-        return match std::env::var(var) {
-            Ok(p) if !p.is_empty() => Ok(p),
-            _ => Err(smtp_error(
-                config,
-                "password_env",
-                Diagnostic::error(
-                    "no-smtp-password",
-                    format!("the SMTP password is read from the environment variable `{var}`, which is not set"),
-                )
-                .help(format!("export {var}=... before running newsdesk (or use `password_file`)")),
-            )),
-        };
+    if s.password_env.is_none() && s.password_file.is_none() {
+        return Err(smtp_error(
+            config,
+            "username",
+            Diagnostic::error("no-smtp-password", "`username` is set under [smtp] but no password source is")
+                .help("add `password_env = \"NEWSDESK_SMTP_PASSWORD\"` (or `password_file`) under [smtp]"),
+        ));
     }
-    if let Some(file) = &s.password_file {
-        let path = config.resolve(file);
-        return match std::fs::read_to_string(&path) {
-            Ok(p) if !p.trim_end_matches(['\r', '\n']).is_empty() => Ok(p.trim_end_matches(['\r', '\n']).to_string()),
-            Ok(_) => Err(smtp_error(
-                config,
-                "password_file",
-                Diagnostic::error("no-smtp-password", format!("the password file `{}` is empty", path.display()))
-                    .help("write the password on the file's first line"),
-            )),
-            Err(e) => Err(smtp_error(
-                config,
-                "password_file",
-                Diagnostic::error(
-                    "no-smtp-password",
-                    format!("cannot read the password file `{}`: {e}", path.display()),
-                )
-                .help("check the path and the file's permissions"),
-            )),
-        };
-    }
-    Err(smtp_error(
-        config,
-        "username",
-        Diagnostic::error("no-smtp-password", "`username` is set under [smtp] but no password source is")
-            .help("add `password_env = \"NEWSDESK_SMTP_PASSWORD\"` (or `password_file`) under [smtp]"),
-    ))
+    config.secret("the SMTP password", s.password_env.as_deref(), s.password_file.as_deref()).map_err(|e| {
+        let key = if s.password_env.is_some() { "password_env" } else { "password_file" };
+        smtp_error(config, key, Diagnostic::error("no-smtp-password", e.message).help(e.help))
+    })
 }
 
 impl Mailer {

@@ -151,6 +151,17 @@ pub fn set_message_id(conn: &Connection, id: i64, message_id: &str) -> rusqlite:
     Ok(())
 }
 
+/// Notes on a row still `sending` what was asked of the receiving service (for a
+/// Buttondown hand-off: the status and the idempotency key), so a run that finds the
+/// row unfinished can repeat exactly that request.
+pub fn set_reply(conn: &Connection, id: i64, reply: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE deliveries SET reply = ?2, updated_at = ?3 WHERE id = ?1 AND kind = 'list'",
+        params![id, reply, clock::now()],
+    )?;
+    Ok(())
+}
+
 /// How a list send ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
