@@ -48,22 +48,38 @@ fn new_writes_the_week_s_post_once() {
 }
 
 #[test]
-fn without_a_date_new_starts_the_newest_week_without_a_post_then_the_next() {
+fn without_a_date_new_starts_the_next_issue_to_go_out() {
     let site = Site::new("");
-    let json = |out: &std::process::Output| -> serde_json::Value {
-        assert!(out.status.success(), "{}", text(out));
-        serde_json::from_slice(&out.stdout).unwrap()
+    let new_at = |now: &str| -> String {
+        let out = site.run_env(&["new", "--format", "json"], &[("NEWSDESK_NOW", now)]);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        format!("{} {}", v["week_ending"].as_str().unwrap(), v["publish"].as_str().unwrap())
     };
-    let first = json(&site.run(&["new", "--format", "json"]));
-    let day = |v: &serde_json::Value| {
-        chrono::NaiveDate::parse_from_str(v["week_ending"].as_str().unwrap(), "%Y-%m-%d").unwrap()
-    };
-    let today = chrono::Utc::now().date_naive();
-    use chrono::Datelike;
-    assert_eq!(day(&first).weekday(), chrono::Weekday::Sun);
-    assert!(day(&first) <= today && today - day(&first) < chrono::Duration::days(7), "{first}");
-    let second = json(&site.run(&["new", "--format", "json"]));
-    assert_eq!(day(&second) - day(&first), chrono::Duration::days(7), "the week after: {second}");
+    // Tuesday 2026-12-01: the week that ended on Sunday the 29th goes out on Thursday.
+    assert_eq!(new_at("2026-12-01T10:00:00+00:00"), "2026-11-29 2026-12-03T22:00:00+00:00");
+    // Its post exists now: the next one is the week after.
+    assert_eq!(new_at("2026-12-01T10:00:00+00:00"), "2026-12-06 2026-12-10T22:00:00+00:00");
+    // A week whose issue should have gone out already is not started late: on Saturday
+    // 2026-12-19 (no post for the week of the 13th, due on the 17th) the next is the 20th's.
+    assert_eq!(new_at("2026-12-19T10:00:00+00:00"), "2026-12-20 2026-12-24T22:00:00+00:00");
+    // On the Thursday itself, before 22:00, that day's issue is still the next one.
+    assert_eq!(new_at("2027-01-07T21:59:00+00:00"), "2027-01-03 2027-01-07T22:00:00+00:00");
+    // An unusable NEWSDESK_NOW is refused, not ignored.
+    let out = site.run_env(&["new"], &[("NEWSDESK_NOW", "next thursday")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("NEWSDESK_NOW=`next thursday` is not an RFC 3339 time"), "{}", text(&out));
+}
+
+#[test]
+fn a_date_out_of_range_is_an_error_not_a_panic() {
+    let site = Site::new("");
+    for date in ["+262142-12-31", "0001-01-01"] {
+        let out = site.run(&["new", "--date", date]);
+        assert_eq!(out.status.code(), Some(1), "{date}: {}", text(&out));
+        assert!(text(&out).contains("is outside the years 1000 to 9999"), "{date}: {}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    }
 }
 
 #[test]
@@ -102,4 +118,53 @@ fn bad_new_settings_point_at_their_line() {
     let out = site.run(&["new"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("`week_ends = \"sonday\"` is not a day of the week"), "{}", text(&out));
+    // At its line in the config (the bundled config, then the appended section).
+    let config = std::fs::read_to_string(site.path("config.toml")).unwrap();
+    let line = config.lines().position(|l| l.starts_with("week_ends")).unwrap() + 1;
+    assert!(text(&out).contains(&format!("config.toml:{line}:")), "line {line}: {}", text(&out));
+}
+
+/// Runs newsdesk on a terminal (a pty from `script(1)`), answering `answer`; `None`
+/// where `script` is not installed.
+fn on_a_terminal(site: &Site, args: &str, answer: &str) -> Option<(bool, String)> {
+    use std::io::Write;
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        eprintln!("note: no script(1): the terminal question is not tested here");
+        return None;
+    }
+    let command = format!(
+        "{} -c {} {args}",
+        env!("CARGO_BIN_EXE_newsdesk"),
+        site.path("config.toml").display()
+    );
+    let mut child = std::process::Command::new("/usr/bin/script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(site.path(""))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some((out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+}
+
+#[test]
+fn a_future_post_is_used_after_a_yes_on_a_terminal_and_refused_without_one() {
+    let site = Site::new("\n[email]\nfrom = \"LWKD <lwkd@example.org>\"\nto = \"list@example.org\"\n");
+    assert!(site.run(&["new", "--date", "2099-06-17"]).status.success());
+    let Some((ok, shown)) = on_a_terminal(&site, "preview --post 2099-06-21-update", "y\n") else { return };
+    assert!(ok, "{shown}");
+    assert!(shown.contains("\"Week Ending June 21, 2099\" is dated 2099-06-25 22:00 +0000,"), "{shown}");
+    assert!(shown.contains("Use it anyway? [y/N]"), "{shown}");
+    assert!(site.path("_preview/message.eml").exists());
+    let (ok, shown) = on_a_terminal(&site, "preview --post 2099-06-21-update", "n\n").unwrap();
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("pass `--future`"), "{shown}");
+    // Without a terminal nobody is asked: the error says what to pass.
+    let out = site.run(&["preview", "--post", "2099-06-21-update"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out).contains("Use it anyway?"), "{}", text(&out));
+    assert!(text(&out).contains("pass `--future`"), "{}", text(&out));
 }

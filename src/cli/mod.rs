@@ -159,8 +159,36 @@ pub struct SelectArgs {
 
 impl SelectArgs {
     pub fn selection(&self) -> Selection {
-        Selection { drafts: self.drafts, future: self.future, now: chrono::Utc::now().fixed_offset() }
+        Selection { drafts: self.drafts, future: self.future, now: now() }
     }
+
+    /// [`Self::selection`] for a command that renders or sends `--post`: a post dated
+    /// later than now needs `--future`, or, on a terminal, a yes to the question.
+    pub fn selection_for(&self, config: &crate::config::Config, post: Option<&str>, format: Format) -> Selection {
+        let mut selection = self.selection();
+        if let Some(wanted) = post
+            && !selection.future
+            && format == Format::Human
+            && std::io::IsTerminal::is_terminal(&std::io::stdin())
+            && let Some((title, ahead)) = crate::ops::issue::dated_ahead(config, wanted, selection.now)
+        {
+            selection.future = confirm(&format!("\"{title}\" is {ahead}. Use it anyway?"));
+        }
+        selection
+    }
+}
+
+/// The variable that sets the time commands take for now (RFC 3339): for tests, and
+/// for rehearsing publication day before it comes.
+pub const NOW_VAR: &str = "NEWSDESK_NOW";
+
+/// Now, as commands see it: `NEWSDESK_NOW` when set (checked once in [`run`]), else the
+/// clock.
+pub fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    std::env::var(NOW_VAR)
+        .ok()
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(v.trim()).ok())
+        .unwrap_or_else(|| chrono::Utc::now().fixed_offset())
 }
 
 /// Output for people or for scripts.
@@ -190,6 +218,14 @@ impl Context {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let ctx = Context { cwd: std::env::current_dir().ok() };
+    if let Ok(v) = std::env::var(NOW_VAR)
+        && chrono::DateTime::parse_from_rfc3339(v.trim()).is_err()
+    {
+        eprintln!(
+            "error: {NOW_VAR}=`{v}` is not an RFC 3339 time\n  = help: write it like `2026-12-10T21:00:00+00:00`, or unset it to use the clock"
+        );
+        return ExitCode::from(2);
+    }
     // Explaining bounce files needs no config.
     if let Command::Bounces { action: bounces::BouncesCommand::Parse { files, format } } = &cli.command {
         return bounces::run_parse(files, *format, &ctx);

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 #[derive(Debug, Clone, Args)]
 pub struct NewArgs {
     /// Any day of the issue's week (YYYY-MM-DD), its last day included [default: the
-    /// newest week that has ended and has no post yet].
+    /// next issue to go out that has no post yet].
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub date: Option<chrono::NaiveDate>,
     /// Open the new post in $VISUAL or $EDITOR.
@@ -25,8 +25,7 @@ fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
 }
 
 pub fn run(config: &Config, args: &NewArgs, ctx: &Context) -> ExitCode {
-    let today = chrono::Utc::now().with_timezone(&config.site.tz).date_naive();
-    match new::create(config, &NewOptions { date: args.date, today }) {
+    match new::create(config, &NewOptions { date: args.date, now: super::now() }) {
         Ok(created) => {
             match args.format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&created).unwrap_or_default()),

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 pub struct PublishArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// This post (slug or file name) instead of the newest.
+    /// This post (slug or file name) instead of the newest one dated today or earlier.
     #[arg(long, value_name = "SLUG")]
     pub post: Option<String>,
     /// Where the feeds are written.
@@ -29,7 +29,10 @@ pub struct PublishArgs {
 pub fn run(config: &Config, args: &PublishArgs, ctx: &Context) -> ExitCode {
     let options = PublishOptions { selection: args.select.selection(), post: args.post.clone(), out: args.out.clone() };
     let human = args.format == Format::Human;
-    let mut ask = |summary: &crate::ops::preview::MessageSummary| {
+    let mut ask = |asked: &publish::ToConfirm| {
+        if let Some(ahead) = &asked.dated_ahead {
+            eprintln!("note: \"{}\" goes out early: {ahead}", asked.summary.subject);
+        }
         if args.yes {
             return true;
         }
@@ -37,8 +40,8 @@ pub fn run(config: &Config, args: &PublishArgs, ctx: &Context) -> ExitCode {
             eprintln!("not sending: stdin is not a terminal to ask on; pass --yes");
             return false;
         }
-        eprint!("{}", human_summary(summary, ctx));
-        confirm(&format!("Send \"{}\" now?", summary.subject))
+        eprint!("{}", human_summary(asked.summary, ctx));
+        confirm(&format!("Send \"{}\" now?", asked.summary.subject))
     };
     let outcome = publish::publish(config, &options, &mut ask);
     let ok = outcome.stopped.is_none();

@@ -103,7 +103,7 @@ pub fn run(config: &Config, args: &SendArgs, ctx: &Context) -> ExitCode {
         ExitCode::FAILURE
     };
     let options = SendOptions {
-        selection: args.select.selection(),
+        selection: args.select.selection_for(config, args.post.as_deref(), args.format),
         post: args.post.clone(),
         to: args.to.clone(),
         force: args.force,
@@ -165,7 +165,7 @@ pub fn run(config: &Config, args: &SendArgs, ctx: &Context) -> ExitCode {
 fn run_subscribers(config: &Config, args: &SendArgs, ctx: &Context) -> ExitCode {
     let flags = &args.subscriber_send;
     let options = SubscriberSendOptions {
-        selection: args.select.selection(),
+        selection: args.select.selection_for(config, args.post.as_deref(), args.format),
         post: args.post.clone(),
         retry_failed: flags.retry_failed,
         skip_unknown: flags.skip_unknown,
@@ -284,7 +284,7 @@ fn run_buttondown(config: &Config, args: &SendArgs, ctx: &Context) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let options = HandOffOptions {
-        selection: args.select.selection(),
+        selection: args.select.selection_for(config, args.post.as_deref(), args.format),
         post: args.post.clone(),
         publish: args.publish,
         force: args.force,

@@ -69,7 +69,7 @@ pub fn future_warning(p: &Post, now: chrono::DateTime<chrono::FixedOffset>) -> D
 }
 
 /// `3 days and 4 hours`, `5 hours`, `12 minutes`: how long until a post is due.
-fn due_in(d: chrono::Duration) -> String {
+pub(crate) fn due_in(d: chrono::Duration) -> String {
     let plural = |n: i64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let (days, hours, minutes) = (d.num_days(), d.num_hours() % 24, d.num_minutes() % 60);
     match (days, hours) {

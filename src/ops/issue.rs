@@ -2,6 +2,7 @@
 //! (`--post` or the newest), read and render its body, build its digest.
 
 use crate::config::Config;
+use chrono::{DateTime, FixedOffset};
 use crate::diag::{Diagnostic, Report};
 use crate::digest::{self, Digest, settings};
 use crate::load;
@@ -72,6 +73,23 @@ pub fn pick<'a>(
                 .help("add a post, or pass `--drafts`/`--future` to include drafts and future posts")
         }),
     }
+}
+
+/// A post `--post` names that is dated later than `now`: its title, and how it is
+/// dated and how far ahead, for the question `preview` and `send` ask before using it.
+pub fn dated_ahead(config: &Config, wanted: &str, now: DateTime<FixedOffset>) -> Option<(String, String)> {
+    let loaded = crate::load::load(config);
+    let post = find_post(&loaded.archive, wanted)?;
+    (post.date > now).then(|| {
+        (
+            post.title.clone(),
+            format!(
+                "dated {}, {} from now",
+                post.date.format("%Y-%m-%d %H:%M %z"),
+                super::check::due_in(post.date - now)
+            ),
+        )
+    })
 }
 
 /// The post `--post` names: its slug, its file name (`2020-05-10-update.md`), a path to

@@ -10,7 +10,7 @@
 
 use crate::config::Config;
 use crate::diag::Diagnostic;
-use chrono::{Datelike, Duration, NaiveDate, TimeZone};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -24,6 +24,9 @@ pub struct Planned {
     pub week_ending: NaiveDate,
     /// When it goes out (RFC 3339, in the site's timezone).
     pub publish: String,
+    /// The same, as a time.
+    #[serde(skip)]
+    pub publish_at: DateTime<FixedOffset>,
     pub title: String,
     pub slug: String,
     /// The file in `posts/`.
@@ -50,16 +53,17 @@ pub fn plan(config: &Config, day: NaiveDate) -> Planned {
     let local = publish_date.and_time(time);
     let tz = config.site.tz;
     // A time skipped by a DST change is moved on by an hour; a repeated one takes the first.
-    let publish = tz
+    let publish_at = tz
         .from_local_datetime(&local)
         .earliest()
         .or_else(|| tz.from_local_datetime(&(local + Duration::hours(1))).earliest())
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_else(|| local.and_utc().to_rfc3339());
+        .map(|t| t.fixed_offset())
+        .unwrap_or_else(|| local.and_utc().fixed_offset());
     let slug = format!("{}-update", week_end.format("%Y-%m-%d"));
     Planned {
         week_ending: week_end,
-        publish,
+        publish: publish_at.to_rfc3339(),
+        publish_at,
         title: format!("Week Ending {} {}, {}", week_end.format("%B"), week_end.day(), week_end.year()),
         file: PathBuf::from(format!("{slug}.md")),
         slug,
@@ -69,10 +73,10 @@ pub fn plan(config: &Config, day: NaiveDate) -> Planned {
 /// What `newsdesk new` was asked for.
 #[derive(Debug, Clone)]
 pub struct NewOptions {
-    /// `--date`: any day of the wanted week. Without it: the newest week that has ended
-    /// (today included) and has no post yet, or the one after it.
+    /// `--date`: any day of the wanted week. Without it: the next issue to go out, the
+    /// first week whose go-out time is still ahead and that has no post yet.
     pub date: Option<NaiveDate>,
-    pub today: NaiveDate,
+    pub now: DateTime<FixedOffset>,
 }
 
 /// What was written.
@@ -86,16 +90,21 @@ pub struct Created {
 /// Writes the next issue's post; never overwrites a file.
 pub fn create(config: &Config, options: &NewOptions) -> Result<Created, Diagnostic> {
     let planned = match options.date {
+        // Years the archive's names and dates can hold (and no date arithmetic overflows).
+        Some(day) if !(1000..=9999).contains(&day.year()) => {
+            return Err(Diagnostic::error("bad-date", format!("`--date {day}` is outside the years 1000 to 9999"))
+                .help("pick a day of the issue's week, e.g. `--date 2026-08-16`"));
+        }
         Some(day) => plan(config, day),
         None => {
             let week_ends = config.new.week_end_day.unwrap_or(chrono::Weekday::Sun);
-            // The newest week that has ended: today when today is its last day.
-            let mut day = week_ending(options.today, week_ends);
-            if day > options.today {
-                day -= Duration::days(7);
-            }
+            // From the week that ended last (its issue may still be due), the first
+            // whose issue has not gone out and has no post: a week that was skipped
+            // stays skipped.
+            let today = options.now.with_timezone(&config.site.tz).date_naive();
+            let mut day = week_ending(today, week_ends) - Duration::days(7);
             let mut p = plan(config, day);
-            while config.posts_dir.join(&p.file).exists() {
+            while p.publish_at <= options.now || config.posts_dir.join(&p.file).exists() {
                 day += Duration::days(7);
                 p = plan(config, day);
             }
@@ -134,9 +143,16 @@ pub fn create(config: &Config, options: &NewOptions) -> Result<Created, Diagnost
             Diagnostic::error("new-write", format!("cannot create the posts folder `{}`: {e}", dir.display()))
         })?;
     }
-    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+    // Written whole beside it, then linked into place only if no file is there: a
+    // failed write leaves nothing half-written, and an existing post is never replaced.
+    let write_err =
+        |e: std::io::Error| Diagnostic::error("new-write", format!("cannot write `{}`: {e}", path.display()));
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes()).and_then(|_| tmp.as_file().sync_all()).map_err(write_err)?;
+    match tmp.persist_noclobber(&path) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(Diagnostic::error(
                 "post-exists",
                 format!(
@@ -147,11 +163,8 @@ pub fn create(config: &Config, options: &NewOptions) -> Result<Created, Diagnost
             .in_file(&path)
             .help("edit that file, or pick another week with `--date YYYY-MM-DD`"));
         }
-        Err(e) => return Err(Diagnostic::error("new-write", format!("cannot write `{}`: {e}", path.display()))),
-    };
-    std::io::Write::write_all(&mut file, text.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Diagnostic::error("new-write", format!("cannot write `{}`: {e}", path.display())))?;
+        Err(e) => return Err(write_err(e.error)),
+    }
     Ok(Created { path, planned })
 }
 
@@ -206,6 +219,7 @@ mod tests {
         let planned = Planned {
             week_ending: NaiveDate::from_ymd_opt(2026, 8, 16).unwrap(),
             publish: "2026-08-20T22:00:00+00:00".into(),
+            publish_at: chrono::DateTime::parse_from_rfc3339("2026-08-20T22:00:00+00:00").unwrap(),
             title: "Week Ending August 16, 2026".into(),
             slug: "2026-08-16-update".into(),
             file: "2026-08-16-update.md".into(),

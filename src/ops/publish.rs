@@ -3,16 +3,27 @@
 //! send (to Buttondown, the list address or the subscribers, as configured) → ping the
 //! WebSub hub → the social texts.
 //!
-//! Each finished step is recorded for the issue in `.newsdesk/publish/LABEL.json`
+//! The issue is `--post`, else the newest one dated today or earlier in `[site]
+//! timezone`: on publication day the issue `new` dated for tonight is still in the
+//! future, and publishing it is the point. It is published as of its own date, so the
+//! feeds take it (and nothing dated later), and the question before the send says how
+//! early it is.
+//!
+//! Each finished step is recorded for the issue's file in `.newsdesk/publish/LABEL.json`
 //! (beside the database), so a `publish` that stopped (an error, Ctrl-C, a crash) run
-//! again goes on from the first unfinished step. The send cannot happen twice anyway:
-//! each send path's ledger refuses or resumes a send it has seen (a list send already
-//! accepted, a Buttondown email already made, a subscriber send resumed).
+//! again goes on from the first unfinished step. Until the send is done, check, build
+//! and preview run again each time, so an edit made in between reaches the feeds and
+//! the mail alike. The send cannot happen twice anyway: each send path's ledger refuses
+//! or resumes a send it has seen (a list send already accepted, a Buttondown email
+//! already made, a subscriber send resumed); and a file whose issue id changed after it
+//! was sent (a new date, a new slug) is refused rather than sent as a new issue.
 
 use super::{build, buttondown, check, issue, preview, send, send_subscribers, social, websub};
 use crate::config::Config;
+use crate::deliverability::{Status, count};
 use crate::diag::{Diagnostic, Report};
-use crate::model::Selection;
+use crate::model::{Post, Selection};
+use chrono::{DateTime, FixedOffset, TimeZone};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -78,42 +89,108 @@ fn save(path: &std::path::Path, record: &Record) -> std::io::Result<()> {
     crate::output::write_atomic(path, &json)
 }
 
+/// What the editor is asked before the send.
+#[derive(Debug, Clone)]
+pub struct ToConfirm<'a> {
+    pub summary: &'a preview::MessageSummary,
+    /// When the issue is dated later than now: its date and how far ahead it is.
+    pub dated_ahead: Option<String>,
+}
+
+/// The end of today in the site's timezone: on publication day, an issue dated
+/// tonight is today's.
+fn end_of_today(config: &Config, now: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+    let tz = config.site.tz;
+    let tomorrow = now.with_timezone(&tz).date_naive() + chrono::Duration::days(1);
+    let midnight = tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default();
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.fixed_offset())
+        .unwrap_or_else(|| now + chrono::Duration::days(1))
+}
+
+/// The issue to publish: `--post` (any date: the editor named it), else the newest one
+/// dated before today ends.
+fn pick_issue(config: &Config, options: &PublishOptions) -> (Option<Post>, Report) {
+    let loaded = crate::load::load(config);
+    let mut report = Report::default();
+    let selection = match options.post {
+        Some(_) => Selection { future: true, ..options.selection },
+        None => Selection { now: end_of_today(config, options.selection.now), ..options.selection },
+    };
+    match issue::pick(config, &loaded.archive, selection, options.post.as_deref()) {
+        Ok(p) => (Some(p.clone()), report),
+        Err(d) => {
+            report.extend(loaded.report.diagnostics);
+            report.push(d);
+            (None, report)
+        }
+    }
+}
+
 /// Runs the steps not finished yet. `confirm` is asked before the send, with the
 /// message's summary; `false` stops there with nothing sent.
 pub fn publish(
     config: &Config,
     options: &PublishOptions,
-    confirm: &mut dyn FnMut(&preview::MessageSummary) -> bool,
+    confirm: &mut dyn FnMut(&ToConfirm) -> bool,
 ) -> PublishOutcome {
     let mut out = PublishOutcome::default();
     // The issue first: every step below uses this one post.
-    let loaded = crate::load::load(config);
-    let post = match issue::pick(config, &loaded.archive, options.selection, options.post.as_deref()) {
-        Ok(p) => p.clone(),
-        Err(d) => {
-            out.report.extend(loaded.report.diagnostics);
-            out.report.push(d);
-            out.stopped = Some("there is no issue to publish".into());
-            return out;
-        }
+    let (post, report) = pick_issue(config, options);
+    out.report = report;
+    let Some(post) = post else {
+        out.stopped = Some("there is no issue to publish".into());
+        return out;
     };
     out.title = post.title.clone();
     let label = post.source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or(post.slug.clone());
     let path = record_path(config, &label);
     out.record = path.clone();
-    let mut record: Record = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .filter(|r: &Record| r.issue == post.id)
-        .unwrap_or(Record { issue: post.id.clone(), steps: BTreeMap::new() });
+    let earlier: Option<Record> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let mut record = match earlier {
+        Some(r) if r.issue == post.id => r,
+        // Sent under another id: the date or the slug changed since. Every ledger knows
+        // issues by id, so going on would mail it again as a new issue.
+        Some(r) if r.steps.contains_key("send") => {
+            out.report.push(
+                Diagnostic::error(
+                    "publish-id-changed",
+                    format!(
+                        "this file was published as `{}` (sent {}); its id is now `{}`: its date or slug changed since",
+                        r.issue,
+                        r.steps["send"].at,
+                        post.id
+                    ),
+                )
+                .in_file(&post.source)
+                .help(format!(
+                    "put the date and slug back to publish the rest of its steps; to send it again as a new issue, remove `{}` first",
+                    path.display()
+                )),
+            );
+            out.stopped = Some("this issue was sent under another id: nothing was sent".into());
+            return out;
+        }
+        _ => Record { issue: post.id.clone(), steps: BTreeMap::new() },
+    };
     let slug = Some(post.slug.clone());
-    let selection = options.selection;
+    // The issue is published as of its own date when that is later than now: the feeds
+    // take it, and nothing dated after it.
+    let now = options.selection.now;
+    let dated_ahead = (post.date > now).then(|| {
+        let ahead = post.date - now;
+        format!("it is dated {}, {} from now", post.date.format("%Y-%m-%d %H:%M %z"), super::check::due_in(ahead))
+    });
+    let selection = Selection { now: now.max(post.date), ..options.selection };
     let mut summary: Option<preview::MessageSummary> = None;
 
     for step in STEPS {
-        // The social texts are printed every run; the preview is rendered again while the
-        // send is not done, since the editor's yes needs it.
-        let again = step == "social" || (step == "preview" && !record.steps.contains_key("send"));
+        // The social texts are printed every run. Until the send is done, check, build
+        // and preview run again: the post may have been edited since, and the editor's
+        // yes needs the preview.
+        let sent = record.steps.contains_key("send");
+        let again = step == "social" || (matches!(step, "check" | "build" | "preview") && !sent);
         if let Some(done) = record.steps.get(step)
             && !again
         {
@@ -123,9 +200,13 @@ pub fn publish(
         let result: Result<String, String> = match step {
             "check" => {
                 let c = check::check(config, &check::CheckOptions { selection, dns: None });
-                let errors = c.report.errors();
+                let errors = c.report.errors() + count(&c.deliverability, Status::Error);
                 out.report.extend(c.report.diagnostics);
-                if errors > 0 { Err(format!("`check` found {errors} error(s)")) } else { Ok("no errors".into()) }
+                if errors > 0 {
+                    Err(format!("`check` found {errors} error(s) (`newsdesk check` shows them all)"))
+                } else {
+                    Ok("no errors".into())
+                }
             }
             "build" => match build::build(config, &build::BuildOptions { selection, out: options.out.clone() }) {
                 Ok(b) if !b.report.has_errors() => {
@@ -148,7 +229,8 @@ pub fn publish(
                         dns: None,
                     },
                 );
-                let failed = p.report.has_errors();
+                let failed = p.report.has_errors()
+                    || p.previewed.as_ref().is_some_and(|pv| count(&pv.deliverability, Status::Error) > 0);
                 out.report.extend(p.report.diagnostics);
                 match p.previewed {
                     Some(pv) if !failed => {
@@ -156,13 +238,13 @@ pub fn publish(
                         summary = Some(pv.summary);
                         Ok(detail)
                     }
-                    _ => Err("the preview has errors".into()),
+                    _ => Err("the preview has errors (`newsdesk preview` shows the deliverability report)".into()),
                 }
             }
             "send" => match &summary {
                 // A run that found the preview done earlier renders it again to ask.
                 None => Err("there is no preview to confirm".into()),
-                Some(s) if !confirm(s) => {
+                Some(s) if !confirm(&ToConfirm { summary: s, dated_ahead: dated_ahead.clone() }) => {
                     out.stopped = Some("not confirmed: nothing was sent".into());
                     return out;
                 }
