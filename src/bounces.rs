@@ -104,6 +104,10 @@ pub struct Report {
     /// is a secret.
     #[serde(skip)]
     pub addressed_to: Vec<String>,
+    /// Whether the message has a delivery-status part (RFC 3464): a report of a
+    /// successful or delayed delivery is explained, not a stranger's mail.
+    #[serde(skip)]
+    pub delivery_report: bool,
 }
 
 /// How much of a text part is searched for recipients: the explanation sits at the top,
@@ -120,6 +124,7 @@ pub fn parse(raw: &[u8]) -> Report {
         original_message_id: None,
         feedback_type: None,
         addressed_to: Vec::new(),
+        delivery_report: false,
     };
     let Some(message) = MessageParser::default().parse(raw) else {
         return report;
@@ -205,15 +210,18 @@ pub fn parse(raw: &[u8]) -> Report {
                     action: "complaint".into(),
                     permanent: false,
                     reason: Reason::Complaint,
-                    diagnostic: field(&fields, "User-Agent").map(|ua| format!("feedback report ({kind}) from {ua}")),
+                    diagnostic: field(&fields, "User-Agent")
+                        .map(|ua| printable(&truncate(&format!("feedback report ({kind}) from {ua}"), 1000))),
                 });
             }
-            report.feedback_type = Some(if kind.is_empty() { "abuse".into() } else { kind });
+            report.feedback_type =
+                Some(if kind.is_empty() { "abuse".into() } else { printable(&truncate(&kind, 100)) });
             return report;
         }
     }
 
     if let Some(groups) = status_groups {
+        report.delivery_report = true;
         report.recipients = dsn_recipients(groups);
         report.kind = if report.recipients.is_empty() { Kind::NotBounce } else { Kind::Bounce };
         return report;
@@ -349,8 +357,15 @@ fn recipient(
     let reason = classify(status.as_deref(), diagnostic.as_deref().unwrap_or(""));
     let class5 = status.as_deref().is_some_and(|s| s.starts_with('5'));
     let permanent = class5 && matches!(reason, Reason::UserUnknown | Reason::DomainUnknown | Reason::Other);
-    let diagnostic = diagnostic.map(|d| truncate(&d, 1000));
-    Recipient { address, status, action, permanent, reason, diagnostic }
+    let diagnostic = diagnostic.map(|d| printable(&truncate(&d, 1000)));
+    Recipient { address, status, action: printable(&truncate(&action, 100)), permanent, reason, diagnostic }
+}
+
+/// The text with every control character (escape sequences, line breaks, tabs) as a
+/// space: the remote server's words end up on the editor's terminal and in
+/// tab-separated listings.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -865,6 +880,16 @@ mod tests {
             diag,
             "550 5.1.1 <nobody.here@example.net>: Recipient address rejected: User unknown in virtual mailbox table"
         );
+    }
+
+    #[test]
+    fn the_remote_words_reach_the_terminal_without_control_characters() {
+        let raw = "From: MAILER-DAEMON@x.org\r\nSubject: Undelivered Mail\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x.org\r\n\r\nFinal-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 \u{1b}]0;owned\u{7}\u{1b}[2J\tno such user\r\n\r\n--b--\r\n";
+        let r = parse(raw.as_bytes());
+        let d = r.recipients[0].diagnostic.as_deref().unwrap();
+        assert!(!d.chars().any(char::is_control), "{d:?}");
+        assert!(d.contains("no such user"), "{d:?}");
+        assert!(r.delivery_report);
     }
 
     #[test]

@@ -327,3 +327,83 @@ fn a_maildir_is_emptied_into_the_archive_and_an_mbox_is_left_alone() {
     assert_eq!(std::fs::read_to_string(list.site.path("bounces.mbox")).unwrap(), mbox);
     assert_eq!(state(&list, &address(1)), ("unsubscribed".into(), Some("complaint".into())));
 }
+
+#[test]
+fn odd_and_hostile_mail_is_filed_whole_and_never_lost() {
+    let server = SmtpServer::start();
+    server.faults(|f| {
+        f.reject.insert(address(2), (550, "5.1.1 <s0002@example.org>: User unknown".into()));
+    });
+    let list = ListSite::new(server.port(), 3, "");
+    list.site.write_config(
+        &config(server.port(), "")
+            .replace("[email]\n", "[email]\nreturn_path = \"bounces+{token}@lwkd.example.org\"\n"),
+    );
+    let out = list.send(&[]);
+    assert!(text(&out).contains("1 permanently"), "{}", text(&out));
+    let senders: std::collections::HashMap<String, String> =
+        server.messages().iter().map(|m| (m.to[0].clone(), m.from.clone())).collect();
+
+    // With VERP on, a hard bounce that names its subscriber only by address (anyone can
+    // write one to the bounce address) counts as a soft bounce.
+    let forged = dsn("bounces@lwkd.example.org", &address(0), "5.1.1", "550 5.1.1 user unknown", "<forged@x>");
+    let out = ingest(&list, &forged, &[]);
+    assert!(
+        text(&out).contains("s0000@example.org soft bounce (5.1.1, user-unknown): 1 of 3 issues in a row"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(state(&list, &address(0)), ("active".into(), None));
+
+    // Postfix's local delivery names the envelope recipient in the environment: a bounce
+    // that names nobody is matched by the VERP token there.
+    let garbled = "From: MAILER-DAEMON@mx.example.net\r\nSubject: Undeliverable\r\n\r\nsomething went wrong\r\n";
+    let out = list.site.run_stdin_env(
+        &["bounces", "ingest"],
+        garbled.as_bytes(),
+        &[("ORIGINAL_RECIPIENT", senders[&address(1)].as_str())],
+    );
+    assert!(text(&out).contains("s0001@example.org soft bounce (other, other): 1 of 3"), "{}", text(&out));
+    // --recipient names one message's recipient: not a mailbox's.
+    let out = list.site.run(&["bounces", "ingest", "--maildir", "Maildir", "--recipient", "x@example.org"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // A send killed before it recorded its refusals: the next ingest records them.
+    {
+        let db = list.db();
+        db.execute("DELETE FROM bounces WHERE kind = 'send-time'", []).unwrap();
+        db.execute(
+            "UPDATE subscribers SET status = 'active', suppressed_reason = NULL, suppressed_at = NULL WHERE email = ?1",
+            [address(2)],
+        )
+        .unwrap();
+    }
+    let vacation = std::fs::read_to_string(support::repo().join(FIXTURES).join("vacation.eml")).unwrap();
+    let out = ingest(&list, &vacation, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(state(&list, &address(2)), ("bounced".into(), Some("hard-bounce".into())));
+
+    // A message over the 10 MiB newsdesk reads is filed whole; only its start is read.
+    let maildir = list.site.path("Maildir");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let mut big = b"Subject: a large reply\r\n\r\n".to_vec();
+    big.resize(11 * 1024 * 1024, b'x');
+    std::fs::write(maildir.join("new/1785160931.M1P1.host"), &big).unwrap();
+    let out = list.site.run(&["bounces", "ingest", "--maildir", "Maildir", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let archived = json["messages"][0]["archived"].as_str().unwrap();
+    assert_eq!(std::fs::read(archived).unwrap(), big, "the whole message is kept");
+    assert_eq!(std::fs::read_dir(maildir.join("new")).unwrap().count(), 0);
+
+    // From a pipe, a message that cannot be filed goes back to the MTA (75: try again).
+    std::fs::write(list.site.path("blocker"), "a file, not a folder").unwrap();
+    let cfg = std::fs::read_to_string(list.site.path("config.toml")).unwrap();
+    std::fs::write(list.site.path("config.toml"), format!("{cfg}\n[bounces]\narchive = \"blocker/bounces\"\n"))
+        .unwrap();
+    let out = ingest(&list, "Subject: hello\r\n\r\nsomeone's reply\r\n", &[]);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(text(&out).contains("read, but cannot be filed"), "{}", text(&out));
+}

@@ -132,11 +132,7 @@ fn on_a_terminal(site: &Site, args: &str, answer: &str) -> Option<(bool, String)
         eprintln!("note: no script(1): the terminal question is not tested here");
         return None;
     }
-    let command = format!(
-        "{} -c {} {args}",
-        env!("CARGO_BIN_EXE_newsdesk"),
-        site.path("config.toml").display()
-    );
+    let command = format!("{} -c {} {args}", env!("CARGO_BIN_EXE_newsdesk"), site.path("config.toml").display());
     let mut child = std::process::Command::new("/usr/bin/script")
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .current_dir(site.path(""))
@@ -147,7 +143,10 @@ fn on_a_terminal(site: &Site, args: &str, answer: &str) -> Option<(bool, String)
         .unwrap();
     child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    Some((out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+    Some((
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    ))
 }
 
 #[test]

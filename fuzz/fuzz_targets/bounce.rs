@@ -5,7 +5,8 @@
 //! side and no whitespace (parts may be encoded, so it need not occur in the raw
 //! bytes), a status is `class.subject.detail` with class 2, 4 or 5
 //! (never 2 for a failure), permanent failures are 5.x.x, a complaint's recipients are
-//! complaints, and a report that is not a bounce or a complaint names nobody.
+//! complaints, a report that is not a bounce or a complaint names nobody, and no
+//! diagnostic or action holds a control character (they are printed on a terminal).
 //!
 //! Run: `cargo +nightly fuzz run bounce fuzz/seeds/bounce -- -max_total_time=600`
 
@@ -48,6 +49,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(r.status.as_deref().is_some_and(|s| s.starts_with('5')), "{r:?}");
         }
         assert_eq!(report.kind == Kind::Complaint, r.reason == Reason::Complaint, "{report:?}");
+        // The remote words are printed on the editor's terminal: no escape sequences.
+        assert!(!r.diagnostic.as_deref().unwrap_or("").chars().any(char::is_control), "{r:?}");
+        assert!(!r.action.chars().any(char::is_control), "{r:?}");
     }
     if matches!(report.kind, Kind::AutoReply | Kind::NotBounce) {
         assert!(report.recipients.is_empty(), "{report:?}");

@@ -28,7 +28,7 @@ pub enum BouncesCommand {
     },
     /// Read bounces and complaints and apply them to the list (one message on stdin, a maildir, or an mbox).
     #[command(
-        after_help = "Point the bounce address (`[email] return_path`) here, e.g. in /etc/aliases:\n  bounces: \"|newsdesk -c /srv/lwkd/config.toml bounces ingest\"\nor read a mailbox now and then with --maildir DIR, --mbox FILE or --imap ([bounces.imap]). Every message read is kept in\n`[bounces] archive` (processed/ or unmatched/); a maildir's messages move there, an mbox is left as it is.\nReading a message twice changes nothing. Exit status: 0 when every message was read and filed, 1 when\nsome could not be, 75 (try again) when the database cannot be used."
+        after_help = "Point the bounce address (`[email] return_path`) here, e.g. in /etc/aliases:\n  bounces: \"|newsdesk -c /srv/lwkd/config.toml bounces ingest\"\nor read a mailbox now and then with --maildir DIR, --mbox FILE or --imap ([bounces.imap]). Every message read is kept in\n`[bounces] archive` (processed/ or unmatched/); a maildir's messages move there, an mbox is left as it is.\nReading a message twice changes nothing. Exit status: 0 when every message was read and filed, 1 when\nsome could not be, 75 (try again) when the database cannot be used or a piped message cannot be filed."
     )]
     Ingest {
         /// Read the maildir DIR (its new/ and cur/).
@@ -40,9 +40,10 @@ pub enum BouncesCommand {
         /// Read the `[bounces.imap]` mailbox (TLS); each message is marked as `after` says once applied.
         #[arg(long, conflicts_with = "maildir")]
         imap: bool,
-        /// The envelope recipient, as the MTA gives it (Postfix: `${original_recipient}`): its VERP token
-        /// identifies the subscriber even when the message's headers do not name it.
-        #[arg(long, value_name = "ADDR")]
+        /// The envelope recipient of the one message on stdin, as the MTA gives it (Postfix's pipe:
+        /// `${original_recipient}`; from an alias, Postfix's ORIGINAL_RECIPIENT or RECIPIENT is read
+        /// without it): its VERP token identifies the subscriber even when the headers do not.
+        #[arg(long, value_name = "ADDR", conflicts_with_all = ["maildir", "mbox", "imap"])]
         recipient: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -113,15 +114,34 @@ pub fn run(config: &Config, action: BouncesCommand, ctx: &Context) -> ExitCode {
                 (Some(dir), _) => IngestSource::Maildir(dir),
                 (None, Some(file)) => IngestSource::Mbox(file),
                 (None, None) => {
+                    // The whole message: it is filed whole, and only its start is read.
                     let mut raw = Vec::new();
-                    if let Err(e) = std::io::stdin().lock().take(bounces::MAX_MESSAGE as u64).read_to_end(&mut raw) {
+                    if let Err(e) = std::io::stdin().lock().read_to_end(&mut raw) {
                         eprintln!("error: cannot read the message from stdin: {e}");
                         return ExitCode::from(EX_TEMPFAIL);
                     }
                     IngestSource::Message(raw)
                 }
             };
+            let piped = matches!(source, IngestSource::Message(_));
+            // Postfix's local delivery to an alias's pipe names the envelope recipient in
+            // the environment.
+            let recipient = recipient.or_else(|| {
+                piped
+                    .then(|| {
+                        ["ORIGINAL_RECIPIENT", "RECIPIENT"]
+                            .iter()
+                            .find_map(|v| std::env::var(v).ok().filter(|r| r.contains('@')))
+                    })
+                    .flatten()
+            });
             match bounces::ingest(config, &IngestOptions { source, recipient }) {
+                // From a pipe, a message that could not be filed goes back to the MTA to
+                // try again (reading it twice changes nothing), rather than being lost.
+                Ok(out) if piped && !out.errors.is_empty() => {
+                    print_ingest(&out, format, ctx);
+                    ExitCode::from(EX_TEMPFAIL)
+                }
                 Ok(out) => print_ingest(&out, format, ctx),
                 Err(IngestError::Db(e)) => {
                     eprint!("{}", e.diagnostic().render(ctx.cwd.as_deref()));

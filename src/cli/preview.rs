@@ -38,7 +38,12 @@ pub fn run(config: &Config, args: &PreviewArgs, ctx: &Context) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = PreviewOptions { selection: args.select.selection_for(config, args.post.as_deref(), args.format), post: args.post.clone(), out: out.clone(), dns };
+    let options = PreviewOptions {
+        selection: args.select.selection_for(config, args.post.as_deref(), args.format),
+        post: args.post.clone(),
+        out: out.clone(),
+        dns,
+    };
     let outcome = preview::preview(config, &options);
     let report = &outcome.report;
     let Some(previewed) = &outcome.previewed else {

@@ -142,14 +142,20 @@ pub fn ingest(config: &Config, options: &IngestOptions) -> Result<IngestOutcome,
     let archive = archive_dir(config);
     let mut out = IngestOutcome::default();
     // Files one message; returns where, and whether it was explained (`processed/`).
+    // Refusals a killed send left unrecorded count before anything else.
+    record_refusals(&mut conn, config.bounces.soft_limit).map_err(at)?;
+    // Files one message; returns where, and whether it was explained (`processed/`).
+    // Only the first MAX_MESSAGE bytes are read (a bounce explains itself at the top);
+    // the whole message is filed.
     let mut one =
         |raw: &[u8], source: String, out: &mut IngestOutcome| -> Result<Option<(PathBuf, bool)>, IngestError> {
-            let report = bounces::parse(raw);
+            let report = bounces::parse(&raw[..raw.len().min(MAX_MESSAGE)]);
             let sha = store::message_sha256(raw);
             let applied = apply_report(&mut conn, verp.as_ref(), options.recipient.as_deref(), &report, &sha, config)
                 .map_err(at)?;
-            let explained =
-                !applied.is_empty() || matches!(report.kind, Kind::AutoReply) || report_without_failure(&report, raw);
+            let explained = !applied.is_empty()
+                || matches!(report.kind, Kind::AutoReply)
+                || (report.kind == Kind::NotBounce && report.delivery_report);
             let filed = if explained { "processed" } else { "unmatched" };
             let path = archive.join(filed).join(format!("{}.eml", &sha[..32]));
             match file_message(&path, raw) {
@@ -164,7 +170,11 @@ pub fn ingest(config: &Config, options: &IngestOptions) -> Result<IngestOutcome,
                     Ok(Some((path, explained)))
                 }
                 Err(e) => {
-                    out.errors.push(format!("{source}: applied, but cannot be filed in `{}`: {e}", path.display()));
+                    let what = if applied.is_empty() { "read" } else { "applied" };
+                    out.errors.push(format!(
+                        "{source}: {what}, but cannot be filed in `{}`: {e}; it is left where it was",
+                        path.display()
+                    ));
                     Ok(None)
                 }
             }
@@ -197,7 +207,6 @@ pub fn ingest(config: &Config, options: &IngestOptions) -> Result<IngestOutcome,
                         return Ok(out);
                     }
                 };
-                let raw = if raw.len() > MAX_MESSAGE { raw[..MAX_MESSAGE].to_vec() } else { raw };
                 // Only what was explained is marked: an unmatched message (a person's
                 // reply, say) stays as it was, for the editor, besides its copy in
                 // `unmatched/`.
@@ -230,7 +239,7 @@ pub fn ingest(config: &Config, options: &IngestOptions) -> Result<IngestOutcome,
             // Maildir names start with the delivery time: oldest first.
             files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
             for file in files {
-                let raw = match read_limited(&file) {
+                let raw = match std::fs::read(&file) {
                     Ok(r) => r,
                     Err(e) => {
                         out.errors.push(format!("{}: {e}", file.display()));
@@ -249,11 +258,6 @@ pub fn ingest(config: &Config, options: &IngestOptions) -> Result<IngestOutcome,
     Ok(out)
 }
 
-/// A delivery report that reports no failure (a success or delay DSN): explained.
-fn report_without_failure(report: &Report, raw: &[u8]) -> bool {
-    matches!(report.kind, Kind::NotBounce) && memchr::memmem::find(raw, b"delivery-status").is_some()
-}
-
 /// Writes the raw message to `path` (0600: bounce mail names subscribers), atomically;
 /// an existing file (the same message read before) is left.
 fn file_message(path: &Path, raw: &[u8]) -> std::io::Result<()> {
@@ -266,6 +270,9 @@ fn file_message(path: &Path, raw: &[u8]) -> std::io::Result<()> {
     std::io::Write::write_all(&mut tmp, raw)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
+    // The new name is durable before the caller removes the maildir's copy or marks
+    // the IMAP message.
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
@@ -382,6 +389,17 @@ fn apply_report(
         None => {
             for r in &report.recipients {
                 if let Some(sid) = store::by_address(conn, &r.address)? {
+                    // With VERP on, a real bounce of subscriber mail names its token; one
+                    // matched by the address alone may be forged by anyone who can write
+                    // to the bounce address, so it cannot end a subscription at once: a
+                    // hard bounce counts as a soft one.
+                    let unverified;
+                    let r = if verp.is_some() && r.permanent {
+                        unverified = bounces::Recipient { permanent: false, ..r.clone() };
+                        &unverified
+                    } else {
+                        r
+                    };
                     apply_one(conn, Some(r), Target { subscriber_id: sid, issue: None, by: MatchedBy::Address })?;
                 }
             }
@@ -390,12 +408,15 @@ fn apply_report(
     Ok(applied)
 }
 
-/// `send --subscribers`, after the run: each recipient the relay refused with a 5xx
-/// reply counts as a bounce with that reply (a `550 5.1.1` is a hard bounce, a `552
-/// 5.2.2` a soft one), once per issue and subscriber.
-pub fn record_refusals(conn: &mut Connection, issue: &str, soft_limit: u32) -> rusqlite::Result<Vec<Applied>> {
+/// The relay's refusals during subscriber sends, as bounces: each recipient refused
+/// with a 5xx reply counts as a bounce with that reply (a `550 5.1.1` is a hard bounce,
+/// a `552 5.2.2` a soft one), and one given up after 4xx replies as a soft bounce; once
+/// per issue and subscriber. Run after every send, and before the next send and every
+/// ingest, so the refusals of a send that was killed count too.
+pub fn record_refusals(conn: &mut Connection, soft_limit: u32) -> rusqlite::Result<Vec<Applied>> {
     let mut applied = Vec::new();
-    for refused in store::unrecorded_refusals(conn, issue)? {
+    for refused in store::unrecorded_refusals(conn)? {
+        let issue = refused.issue.as_str();
         let r = bounces::classify_reply(&refused.email, &refused.reply);
         let failure = Failure {
             source: Source::SendTime,
@@ -456,6 +477,54 @@ pub fn held_by_previous_issue(conn: &Connection, issue: &str) -> rusqlite::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue `w1` delivered to 1,000 subscribers, `w2` about to go out; `complaints`
+    /// complaints and `hard` hard bounces came back for `w1`.
+    fn after_w1(complaints: usize, hard: usize) -> Connection {
+        let conn = crate::store::db::open_in_memory().unwrap();
+        conn.execute_batch(
+            "INSERT INTO delivery_runs (issue, label, kind, started_at) VALUES ('w1', 'w1', 'subscribers', '2026-07-01T00:00:00.000Z');
+             INSERT INTO delivery_runs (issue, label, kind, started_at) VALUES ('w2', 'w2', 'subscribers', '2026-07-08T00:00:00.000Z');",
+        )
+        .unwrap();
+        for i in 0..1000 {
+            crate::store::subscribers::add(&conn, &format!("s{i}@example.org"), None, false).unwrap();
+            conn.execute(
+                "INSERT INTO deliveries (issue, label, kind, subscriber_id, email, run_id, state, attempts, sent_at, updated_at)
+                 VALUES ('w1', 'w1', 'subscriber', ?1, ?2, 1, 'sent', 1, '2026-07-01T00:00:01.000Z', '2026-07-01T00:00:01.000Z')",
+                rusqlite::params![i + 1, format!("s{i}@example.org")],
+            )
+            .unwrap();
+        }
+        for (i, (kind, permanent)) in std::iter::repeat_n(("complaint", 0), complaints)
+            .chain(std::iter::repeat_n(("bounce", 1), hard))
+            .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO bounces (received_at, source_sha256, kind, subscriber_id, issue, address, permanent, reason)
+                 VALUES ('2026-07-02T00:00:00.000Z', ?1, ?2, ?3, 'w1', ?4, ?5, 'x')",
+                rusqlite::params![format!("m{i}"), kind, i as i64 + 1, format!("s{i}@example.org"), permanent],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn the_next_issue_is_held_just_over_gmail_s_and_yahoo_s_limits() {
+        // 3 complaints in 1,000 is 0.3 %: at the limit, not over it.
+        assert!(held_by_previous_issue(&after_w1(3, 0), "w2").unwrap().is_none());
+        let held = held_by_previous_issue(&after_w1(4, 0), "w2").unwrap().expect("0.4 % is over 0.3 %");
+        assert_eq!(held.previous.issue, "w1");
+        assert_eq!(held.reasons.len(), 1);
+        assert!(held.reasons[0].starts_with("4 complaint(s) for 1000 delivered is 0.40 %"), "{:?}", held.reasons);
+        // 50 hard bounces in 1,000 is 5 %: at the limit; 51 is over.
+        assert!(held_by_previous_issue(&after_w1(0, 50), "w2").unwrap().is_none());
+        let held = held_by_previous_issue(&after_w1(0, 51), "w2").unwrap().expect("5.1 % is over 5 %");
+        assert!(held.reasons[0].contains("5.1 %"), "{:?}", held.reasons);
+        // The first issue has nothing before it.
+        assert!(held_by_previous_issue(&after_w1(500, 500), "w1").unwrap().is_none());
+    }
 
     #[test]
     fn mboxes_split_at_from_lines_and_unquote() {

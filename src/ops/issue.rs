@@ -2,12 +2,12 @@
 //! (`--post` or the newest), read and render its body, build its digest.
 
 use crate::config::Config;
-use chrono::{DateTime, FixedOffset};
 use crate::diag::{Diagnostic, Report};
 use crate::digest::{self, Digest, settings};
 use crate::load;
 use crate::model::{Archive, Post, Selection};
 use crate::render::{self, RenderedPost};
+use chrono::{DateTime, FixedOffset};
 
 /// The issue a command is about: `--post SLUG`, or the newest published post.
 ///

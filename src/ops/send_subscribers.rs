@@ -118,9 +118,13 @@ fn prepare_in(config: &Config, options: &SubscriberSendOptions, report: &mut Rep
         .map_err(|e| report.push(Diagnostic::error("database", format!("cannot read the ledger: {e}"))))
         .ok()?;
     if plan.first && !options.force {
-        let held = crate::store::db::open(&database)
-            .map_err(|e| e.to_string())
-            .and_then(|conn| super::bounces::held_by_previous_issue(&conn, &issue.id).map_err(|e| e.to_string()));
+        // The refusals of a send killed before it recorded them count first.
+        let held = crate::store::db::open(&database).map_err(|e| e.to_string()).and_then(|mut conn| {
+            if !options.dry_run {
+                super::bounces::record_refusals(&mut conn, config.bounces.soft_limit).map_err(|e| e.to_string())?;
+            }
+            super::bounces::held_by_previous_issue(&conn, &issue.id).map_err(|e| e.to_string())
+        });
         match held {
             Ok(Some(held)) => {
                 let d = Diagnostic::error(
@@ -211,7 +215,7 @@ impl SubscriberSend {
         // run must not find them unrecorded.
         let refused = result.as_ref().ok().map(|_| {
             crate::store::db::open(&self.database).map_err(|e| e.to_string()).and_then(|mut conn| {
-                super::bounces::record_refusals(&mut conn, &self.issue.id, self.soft_limit).map_err(|e| e.to_string())
+                super::bounces::record_refusals(&mut conn, self.soft_limit).map_err(|e| e.to_string())
             })
         });
         drop(self.lock);

@@ -247,7 +247,7 @@ pub fn apply(
             Effect::Bounced
         }
         _ => {
-            let in_a_row = soft_in_a_row(&tx, target.subscriber_id)?;
+            let in_a_row = soft_in_a_row(&tx, target.subscriber_id, issue.as_deref())?;
             if in_a_row >= soft_limit {
                 suppress("bounced", "soft-bounces")?;
                 Effect::BouncedAfterSoft { in_a_row }
@@ -260,60 +260,56 @@ pub fn apply(
     Ok(effect)
 }
 
-/// How many of the subscriber's issues, newest first, each have a soft bounce, up to
-/// the first one without.
-fn soft_in_a_row(conn: &Connection, subscriber_id: i64) -> rusqlite::Result<u32> {
+/// How many issues in a row, around `issue` (the one the bounce is for), each had a
+/// soft bounce for the subscriber, in the order they were sent. Counting around the
+/// issue, not back from the newest: a bounce can arrive after the next issue went out.
+fn soft_in_a_row(conn: &Connection, subscriber_id: i64, issue: Option<&str>) -> rusqlite::Result<u32> {
     let mut stmt = conn.prepare(
         "SELECT d.issue, EXISTS (SELECT 1 FROM bounces b WHERE b.subscriber_id = d.subscriber_id
                                    AND b.issue = d.issue AND b.kind != 'complaint' AND b.permanent = 0)
          FROM deliveries d WHERE d.subscriber_id = ?1 AND d.kind = 'subscriber' AND d.state != 'pending'
            AND d.state != 'cancelled'
-         ORDER BY COALESCE(d.sent_at, d.updated_at) DESC, d.id DESC",
+         ORDER BY COALESCE(d.sent_at, d.updated_at), d.id",
     )?;
-    let mut rows = stmt.query([subscriber_id])?;
-    let mut n = 0;
-    while let Some(row) = rows.next()? {
-        if !row.get::<_, bool>(1)? {
-            break;
-        }
-        n += 1;
-    }
-    // A bounce for no issue the ledger knows (a list imported with its history elsewhere)
-    // still counts once.
-    if n == 0 {
-        let unattached: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM bounces WHERE subscriber_id = ?1 AND permanent = 0 AND kind != 'complaint'
-                            AND (issue IS NULL OR issue NOT IN (SELECT issue FROM deliveries WHERE subscriber_id = ?1)))",
-            [subscriber_id],
-            |r| r.get(0),
-        )?;
-        n = u32::from(unattached);
-    }
-    Ok(n)
+    let issues: Vec<(String, bool)> =
+        stmt.query_map([subscriber_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let Some(at) = issue.and_then(|i| issues.iter().position(|(x, _)| x == i)) else {
+        // A bounce for no issue the ledger knows (a list imported with its history
+        // elsewhere) counts once.
+        return Ok(1);
+    };
+    let before = issues[..at].iter().rev().take_while(|(_, soft)| *soft).count();
+    let after = issues[at..].iter().take_while(|(_, soft)| *soft).count();
+    Ok(u32::try_from(before + after).unwrap_or(u32::MAX))
 }
 
-/// A subscriber delivery that the relay refused with a 5xx reply during the send, not
-/// yet recorded as a bounce.
+/// A subscriber delivery that the relay refused during the send (a 5xx, or 4xx replies
+/// until the send gave up), not yet recorded as a bounce.
 #[derive(Debug, Clone)]
 pub struct Refused {
+    pub issue: String,
     pub subscriber_id: i64,
     pub email: String,
     pub reply: String,
 }
 
-/// The send-time refusals of `issue` not yet in `bounces`: failed deliveries whose
-/// reply is an SMTP 5xx (a render failure or a refused sender has no such reply).
-pub fn unrecorded_refusals(conn: &Connection, issue: &str) -> rusqlite::Result<Vec<Refused>> {
+/// The send-time refusals not yet in `bounces`, of every issue: failed deliveries whose
+/// reply is an SMTP reply (a render failure or a refused sender has none). Every issue,
+/// so the refusals of a send that was killed before it recorded them count at the
+/// next run.
+pub fn unrecorded_refusals(conn: &Connection) -> rusqlite::Result<Vec<Refused>> {
     let mut stmt = conn.prepare(
-        "SELECT d.subscriber_id, d.email, d.reply FROM deliveries d
-         WHERE d.issue = ?1 AND d.kind = 'subscriber' AND d.state = 'failed_permanent'
-           AND d.reply GLOB '5[0-9][0-9][ -]*'
+        "SELECT d.issue, d.subscriber_id, d.email, d.reply FROM deliveries d
+         WHERE d.kind = 'subscriber' AND d.subscriber_id IS NOT NULL
+           AND ((d.state = 'failed_permanent' AND d.reply GLOB '5[0-9][0-9][ -]*')
+                OR (d.state = 'failed_temporary' AND d.reply GLOB '4[0-9][0-9][ -]*'))
            AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.kind = 'send-time' AND b.issue = d.issue
                            AND b.subscriber_id = d.subscriber_id)
          ORDER BY d.id",
     )?;
-    let rows =
-        stmt.query_map([issue], |r| Ok(Refused { subscriber_id: r.get(0)?, email: r.get(1)?, reply: r.get(2)? }))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Refused { issue: r.get(0)?, subscriber_id: r.get(1)?, email: r.get(2)?, reply: r.get(3)? })
+    })?;
     rows.collect()
 }
 
@@ -480,6 +476,27 @@ mod tests {
         assert_eq!(status(&conn, id), ("bounced".into(), Some("soft-bounces".into())));
         let f = for_issue(&conn, "w5").unwrap();
         assert_eq!((f.delivered, f.hard, f.soft, f.complaints), (1, 0, 1, 0));
+    }
+
+    #[test]
+    fn a_late_soft_bounce_counts_with_the_issues_around_it() {
+        let (_d, mut conn, id) = site();
+        let target = |issue: &str| Target { subscriber_id: id, issue: Some(issue.into()), by: MatchedBy::Verp };
+        for (i, at) in ["w1", "w2", "w3", "w4"].iter().zip(["07-01", "07-08", "07-15", "07-22"]) {
+            sent(&conn, i, id, &format!("2026-{at}T00:00:00.000Z"));
+        }
+        // w1 and w3 bounced softly; w4 went out since, with no bounce so far.
+        apply(&mut conn, Some("a"), &soft(), &target("w1"), 3).unwrap();
+        assert_eq!(
+            apply(&mut conn, Some("c"), &soft(), &target("w3"), 3).unwrap(),
+            Effect::SoftCounted { in_a_row: 1, limit: 3 }
+        );
+        // w2's bounce arrives last: w1, w2 and w3 are three in a row.
+        assert_eq!(
+            apply(&mut conn, Some("b"), &soft(), &target("w2"), 3).unwrap(),
+            Effect::BouncedAfterSoft { in_a_row: 3 }
+        );
+        assert_eq!(status(&conn, id), ("bounced".into(), Some("soft-bounces".into())));
     }
 
     #[test]

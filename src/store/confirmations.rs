@@ -196,10 +196,13 @@ pub fn confirm(conn: &mut Connection, token: &str, now: DateTime<Utc>) -> Result
     };
     match subscribers::find(&tx, &email)? {
         Some(s) => {
+            // Confirming is consent given anew from the mailbox itself, as the
+            // resubscribe button is: a suppression recorded since the request ends.
             tx.execute(
                 "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, subscribed_at = ?2,
-                     name = COALESCE(?3, name)
-                 WHERE id = ?1 AND status != 'active'",
+                     name = COALESCE(?3, name),
+                     suppressed_reason = NULL, suppressed_at = NULL, suppressed_detail = NULL
+                 WHERE id = ?1 AND (status != 'active' OR suppressed_reason IS NOT NULL)",
                 params![s.id, stamp, name],
             )?;
         }
@@ -287,6 +290,29 @@ mod tests {
         subscribers::add(&conn, "left@example.org", None, false).unwrap();
         subscribers::unsubscribe(&conn, "left@example.org").unwrap();
         assert_eq!(request(&mut conn, "left@example.org", None, at(0), HOURS).unwrap(), Requested::Queued);
+    }
+
+    #[test]
+    fn a_confirmation_after_a_suppression_is_consent_anew_and_the_list_agrees() {
+        let mut conn = db::open_in_memory().unwrap();
+        subscribers::add(&conn, "ada@example.org", None, false).unwrap();
+        subscribers::unsubscribe(&conn, "ada@example.org").unwrap();
+        let token = mailed(&mut conn, "ada@example.org", at(0));
+        // A complaint about an old issue arrives before she presses the link.
+        conn.execute(
+            "UPDATE subscribers SET suppressed_reason = 'complaint', suppressed_at = '2026-07-27T00:00:00.000Z'
+             WHERE email = 'ada@example.org'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(confirm(&mut conn, &token, at(1)).unwrap().as_deref(), Some("ada@example.org"));
+        let s = subscribers::find(&conn, "ada@example.org").unwrap().unwrap();
+        assert_eq!((s.status, s.suppressed), (SubscriberStatus::Active, None), "active and not suppressed: never both");
+        // Whatever the states, a suppressed address is never queued for an issue.
+        conn.execute("UPDATE subscribers SET suppressed_reason = 'hard-bounce' WHERE email = 'ada@example.org'", [])
+            .unwrap();
+        let key = crate::store::ledger::IssueKey { id: "w1".into(), label: "w1".into() };
+        assert_eq!(crate::store::ledger::active_not_in_send(&conn, &key.id).unwrap(), 0);
     }
 
     #[test]

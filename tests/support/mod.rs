@@ -112,18 +112,27 @@ impl Site {
     /// Runs `newsdesk -c CONFIG args...` with `input` on stdin (an MTA pipe), in the
     /// site's folder.
     pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        self.run_stdin_env(args, input, &[])
+    }
+
+    /// [`Self::run_stdin`] with `env` set (an MTA's `RECIPIENT`, say).
+    pub fn run_stdin_env(&self, args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Output {
         use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_newsdesk"))
-            .arg("-c")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_newsdesk"));
+        cmd.arg("-c")
             .arg(self.path("config.toml"))
             .args(args)
             .current_dir(self.dir.path())
             .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env_remove("RECIPIENT")
+            .env_remove("ORIGINAL_RECIPIENT")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
         child.stdin.take().unwrap().write_all(input).unwrap();
         child.wait_with_output().unwrap()
     }

@@ -178,7 +178,7 @@ pub fn start_run(conn: &mut Connection, issue: &IssueKey, mode: Mode, include_ne
         tx.execute(
             "INSERT INTO deliveries (issue, label, subscriber_id, email, run_id, state, updated_at)
              SELECT ?1, ?2, s.id, s.email, ?3, 'pending', ?4 FROM subscribers s
-             WHERE s.status = 'active'
+             WHERE s.status = 'active' AND s.suppressed_reason IS NULL
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue = ?1 AND d.subscriber_id = s.id)
              ORDER BY s.id",
             params![issue.id, issue.label, run_id, now],
@@ -247,7 +247,8 @@ pub fn next_page(
     now: &str,
 ) -> rusqlite::Result<Vec<Row>> {
     let sql = format!(
-        "SELECT d.id, d.subscriber_id, d.email, s.name, s.token, d.state, d.attempts, s.status = 'active'
+        "SELECT d.id, d.subscriber_id, d.email, s.name, s.token, d.state, d.attempts,
+                s.status = 'active' AND s.suppressed_reason IS NULL
          FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
          WHERE d.issue = :issue AND d.id > :after AND {}
          ORDER BY d.id LIMIT :limit",
@@ -360,7 +361,7 @@ pub fn count_for(conn: &Connection, issue: &str, mode: Mode, now: &str) -> rusql
 /// those who joined after it started (left out unless `--include-new`).
 pub fn active_not_in_send(conn: &Connection, issue: &str) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT COUNT(*) FROM subscribers s WHERE s.status = 'active'
+        "SELECT COUNT(*) FROM subscribers s WHERE s.status = 'active' AND s.suppressed_reason IS NULL
          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue = ?1 AND d.subscriber_id = s.id)",
         [issue],
         |r| r.get(0),
