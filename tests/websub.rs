@@ -99,3 +99,20 @@ fn a_hub_that_refuses_is_a_clear_error_and_the_feeds_stay_written() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("--ping needs a WebSub hub, and `[feeds] hub` is not set"), "{}", text(&out));
 }
+
+#[test]
+fn a_hub_busy_at_every_try_is_given_up_after_three() {
+    let (port, seen) = hub(vec![503]);
+    let site = site_with_hub(port);
+    let out = site.run(&["build", "--ping"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "the WebSub hub http://127.0.0.1:{port}/publish was not told about https://lwkd.info/feed.xml (3 attempts): "
+        )),
+        "{t}"
+    );
+    assert!(t.contains("503"), "{t}");
+    assert_eq!(seen.lock().unwrap().len(), 3, "three tries of the first feed, then it stops");
+}

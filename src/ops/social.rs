@@ -55,8 +55,9 @@ pub fn social(config: &Config, options: &SocialOptions) -> Result<(Texts, Report
         }
         None => social::DEFAULT_TEMPLATE.to_string(),
     };
-    // The week's end: the date the slug (or file name) starts with, else the post's day.
-    let week_ending = [&post.slug, &post.file_stem]
+    // The week's end: the date the file name (which Jekyll requires) or the slug starts
+    // with, else the post's day.
+    let week_ending = [&post.file_stem, &post.slug]
         .iter()
         .find_map(|s| s.get(..10).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
         .unwrap_or_else(|| post.date.date_naive())

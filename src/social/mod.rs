@@ -3,8 +3,8 @@
 //! URL, the hashtags. A stage: it reads the rendered post only.
 //!
 //! The highlights come from the front matter (`highlights:`, a list) or, without one,
-//! from the headings under the "Featured PRs" and "KEP of the Week" sections,
-//! each shortened. Each service counts as it does itself: Bluesky 300 graphemes,
+//! from the entries under the "Featured PRs" and "KEP of the Week" sections
+//! (their headings, or the links that open their paragraphs), each shortened. Each service counts as it does itself: Bluesky 300 graphemes,
 //! Mastodon 500 characters with every link counted as 23. Highlights are dropped from
 //! the end until the text fits, and the ones dropped are named.
 
@@ -14,7 +14,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 /// The built-in template (minijinja): `week_ending`, `title`, `url`, `highlights` (a
 /// list) and `hashtags` (a list) are set; `date(fmt)` formats `week_ending`.
-pub const DEFAULT_TEMPLATE: &str = "Week ending {{ week_ending | date(\"%B %-d\") }}: {{ highlights | join(\", \") }}\n\n{{ url }}{% if hashtags %}\n\n{{ hashtags | join(\" \") }}{% endif %}\n";
+pub const DEFAULT_TEMPLATE: &str = "Week ending {{ week_ending | date(\"%B %-d\") }}{% if highlights %}: {{ highlights | join(\", \") }}{% endif %}\n\n{{ url }}{% if hashtags %}\n\n{{ hashtags | join(\" \") }}{% endif %}\n";
 
 /// A highlight taken from a heading is cut to this many characters (at a word).
 pub const HIGHLIGHT_CHARS: usize = 60;
@@ -63,8 +63,11 @@ pub fn mastodon_length(text: &str) -> usize {
     n
 }
 
-/// The highlights: `highlights:` from the front matter, else the headings below
-/// "Featured PRs" and "KEP of the Week", shortened.
+/// The highlights: `highlights:` from the front matter, else what each entry
+/// under "Featured PRs" and "KEP of the Week" is called: a heading below the section's
+/// (`### [141041: Fix CPU Manager ...](...)`), or a paragraph or list item that is one
+/// link (`[130349: Declarative Validation: ...](...)`, `* [136086: ...](...)`), as the
+/// archive writes them all; without its number, shortened.
 pub fn highlights(rendered: &RenderedPost) -> Vec<String> {
     if let Some(serde_json::Value::Array(items)) = rendered.post.extra.get("highlights") {
         return items
@@ -77,29 +80,82 @@ pub fn highlights(rendered: &RenderedPost) -> Vec<String> {
             .filter(|s| !s.is_empty())
             .collect();
     }
+    use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
+    /// Where the walk is: the text of the heading or opening link being read.
+    enum Reading {
+        Nothing,
+        SectionHeading(String),
+        EntryHeading(String),
+        /// A paragraph's first element was a link: its text.
+        OpeningLink(String),
+    }
     let mut out = Vec::new();
-    let mut in_section = false;
-    let mut section_level = 2;
-    for h in &rendered.toc {
-        let lower = h.text.to_ascii_lowercase();
-        if lower.contains("featured pr") || lower.contains("kep of the week") {
-            in_section = true;
-            section_level = h.level;
-            continue;
-        }
-        if h.level <= section_level {
-            in_section = false;
-        } else if in_section {
-            out.push(shorten(&strip_number(&h.text), HIGHLIGHT_CHARS));
+    // The level of the heading of the section being read, when it is one of the two.
+    let mut section: Option<HeadingLevel> = None;
+    let mut reading = Reading::Nothing;
+    let mut paragraph_start = false;
+    // A paragraph's opening link, taken when nothing but space follows it.
+    let mut candidate: Option<String> = None;
+    for event in Parser::new_ext(&rendered.markdown, crate::render::options()) {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                // A heading at the section's level or above ends it.
+                if section.is_some_and(|l| level <= l) {
+                    section = None;
+                }
+                reading = match section {
+                    Some(_) => Reading::EntryHeading(String::new()),
+                    None => Reading::SectionHeading(String::new()),
+                };
+            }
+            Event::End(TagEnd::Heading(level)) => match std::mem::replace(&mut reading, Reading::Nothing) {
+                Reading::SectionHeading(text) => {
+                    let lower = text.to_ascii_lowercase();
+                    if lower.contains("featured pr") || lower.contains("kep of the week") {
+                        section = Some(level);
+                    }
+                }
+                Reading::EntryHeading(text) => out.push(text),
+                _ => {}
+            },
+            Event::Start(Tag::Paragraph | Tag::Item) => paragraph_start = section.is_some(),
+            Event::Start(Tag::Link { .. }) if paragraph_start && matches!(reading, Reading::Nothing) => {
+                reading = Reading::OpeningLink(String::new());
+                paragraph_start = false;
+            }
+            Event::End(TagEnd::Link) if matches!(reading, Reading::OpeningLink(_)) => {
+                if let Reading::OpeningLink(text) = std::mem::replace(&mut reading, Reading::Nothing) {
+                    candidate = Some(text);
+                }
+            }
+            // An entry's link stands alone in its paragraph or item; one followed by
+            // words (`[someone](...) fixed ...`) is prose.
+            Event::End(TagEnd::Paragraph | TagEnd::Item) => out.extend(candidate.take()),
+            Event::Text(t) | Event::Code(t) => {
+                paragraph_start = false;
+                if matches!(reading, Reading::Nothing) && !t.trim().is_empty() {
+                    candidate = None;
+                }
+                match &mut reading {
+                    Reading::SectionHeading(s) | Reading::EntryHeading(s) | Reading::OpeningLink(s) => s.push_str(&t),
+                    Reading::Nothing => {}
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => match &mut reading {
+                Reading::SectionHeading(s) | Reading::EntryHeading(s) | Reading::OpeningLink(s) => s.push(' '),
+                Reading::Nothing => {}
+            },
+            _ => {}
         }
     }
+    let mut out: Vec<String> = out.iter().map(|h| shorten(&strip_number(h), HIGHLIGHT_CHARS)).collect();
     out.retain(|s| !s.is_empty());
     out
 }
 
 /// `141375: fix: count ...` → `fix: count ...`; `KEP-5729: DRA: ...` → `DRA: ...`.
 fn strip_number(heading: &str) -> String {
-    let t = heading.trim().trim_start_matches('#');
+    let t = heading.trim().trim_start_matches('#').trim_start();
     let t = t.strip_prefix("KEP-").or_else(|| t.strip_prefix("KEP ")).unwrap_or(t);
     match t.split_once(':') {
         Some((n, rest)) if !n.is_empty() && n.trim().bytes().all(|b| b.is_ascii_digit()) => rest.trim().to_string(),
