@@ -565,21 +565,21 @@ impl Config {
         }
     }
 
-    /// The files the config names that hold secrets, as written (relative to the
-    /// config): for `check`'s warning when others can read them.
-    pub fn secret_files(&self) -> Vec<(&'static str, PathBuf)> {
+    /// The files the config names that hold secrets: the section and key that name
+    /// each, and its path. For `check`'s warning when others can read them.
+    pub fn secret_files(&self) -> Vec<(&'static str, &'static str, PathBuf)> {
         let mut out = Vec::new();
         if let Some(f) = &self.smtp.password_file {
-            out.push(("[smtp] password_file", self.resolve(f)));
+            out.push(("smtp", "password_file", self.resolve(f)));
         }
         if let Some(dkim) = self.email.as_ref().and_then(|e| e.dkim.as_ref()) {
-            out.push(("[email.dkim] key_file", self.resolve(&dkim.key_file)));
+            out.push(("email.dkim", "key_file", self.resolve(&dkim.key_file)));
         }
         if let Some(f) = self.bounces.imap.as_ref().and_then(|i| i.password_file.as_ref()) {
-            out.push(("[bounces.imap] password_file", self.resolve(f)));
+            out.push(("bounces.imap", "password_file", self.resolve(f)));
         }
         if let Some(f) = self.buttondown.as_ref().and_then(|b| b.api_key_file.as_ref()) {
-            out.push(("[buttondown] api_key_file", self.resolve(f)));
+            out.push(("buttondown", "api_key_file", self.resolve(f)));
         }
         out
     }

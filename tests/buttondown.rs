@@ -282,7 +282,7 @@ api_url = \"http://127.0.0.1:{port}/v1\"
     let check = site.run(&["check"]);
     let shown = text(&check);
     assert!(
-        shown.contains("[buttondown] api_key_file `secrets/buttondown` can be read by other users (mode 644)"),
+        shown.contains("warning: [buttondown] api_key_file `secrets/buttondown` can be read by other users (mode 644)"),
         "{shown}"
     );
     assert!(shown.contains("run `chmod 600 secrets/buttondown`"), "{shown}");

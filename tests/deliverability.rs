@@ -46,15 +46,8 @@ fn ed25519_key() -> (String, [u8; 32]) {
 }
 
 fn b64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = c.iter().enumerate().fold(0u32, |a, (i, b)| a | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= c.len() { T[(n >> (18 - 6 * i)) as usize & 63] as char } else { '=' });
-        }
-    }
-    out
+    use base64ct::{Base64, Encoding};
+    Base64::encode_string(bytes)
 }
 
 /// The bundled site with `mail` and, when given, `key` as the DKIM key file.
@@ -63,6 +56,8 @@ fn site(mail: &str, key: Option<&str>) -> Site {
     if let Some(key) = key {
         std::fs::create_dir_all(site.path("keys")).unwrap();
         std::fs::write(site.path("keys/dkim.pem"), key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(site.path("keys/dkim.pem"), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     site
 }

@@ -59,15 +59,8 @@ async fn verify(raw: &[u8], txt: &str) -> Vec<DkimResult> {
 }
 
 fn b64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = c.iter().enumerate().fold(0u32, |a, (i, b)| a | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= c.len() { T[(n >> (18 - 6 * i)) as usize & 63] as char } else { '=' });
-        }
-    }
-    out
+    use base64ct::{Base64, Encoding};
+    Base64::encode_string(bytes)
 }
 
 fn pem(label: &str, der: &[u8]) -> String {

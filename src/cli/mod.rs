@@ -60,12 +60,12 @@ pub enum Command {
     New(new::NewArgs),
     /// Publication day: check, build the feeds, preview, confirm, send, ping the hub, print the social texts.
     #[command(
-        after_help = "Each finished step is recorded for the issue (.newsdesk/publish/LABEL.json): run again after an\nerror or an interruption, it goes on from the first unfinished step, and never sends twice. The send is\nto Buttondown, the list address ([email] to) or the subscribers, as configured."
+        after_help = "Each finished step is recorded for the issue (.newsdesk/publish/LABEL.json): run again after an\nerror or an interruption, it goes on from the first unfinished step, and never sends twice. The issue is the newest dated\ntoday or earlier (one dated tonight goes out early, after saying so). The send is to Buttondown, the\nlist address ([email] to) or the subscribers, as configured."
     )]
     Publish(publish::PublishArgs),
     /// Print the issue's announcement for Bluesky and Mastodon, fitted to each one's limit.
     #[command(
-        after_help = "Highlights come from the front matter (`highlights:`) or the headings under Featured PRs and\nKEP of the Week; they are dropped from the end until the text fits (Bluesky: 300 graphemes; Mastodon:\n500 characters, every link counted as 23). Nothing is posted."
+        after_help = "Highlights come from the front matter (`highlights:`) or the entries under Featured PRs and\nKEP of the Week; they are dropped from the end until the text fits (Bluesky: 300 graphemes; Mastodon:\n500 characters, every link counted as 23). Nothing is posted."
     )]
     Social(social::SocialArgs),
     /// Render the newest issue as email into `_preview/` for review (never sends).

@@ -108,17 +108,21 @@ pub fn private_files(config: &Config) -> Vec<Diagnostic> {
 pub fn readable_secrets(config: &Config) -> Vec<Diagnostic> {
     let cwd = std::env::current_dir().ok();
     let mut out = Vec::new();
-    for (key, path) in config.secret_files() {
+    for (section, key, path) in config.secret_files() {
         let Some(mode) = group_or_other_bits(&path) else { continue };
         let shown = crate::diag::display_path(&path, cwd.as_deref());
-        out.push(
+        out.push(crate::config::config_diagnostic(
+            config,
+            section,
+            key,
             Diagnostic::warning(
                 "readable-secret",
-                format!("{key} `{shown}` can be read by other users (mode {mode:o}), and it holds a secret"),
+                format!(
+                    "[{section}] {key} `{shown}` can be read by other users (mode {mode:o}), and it holds a secret"
+                ),
             )
-            .in_file(&config.path)
             .help(format!("run `chmod 600 {shown}`")),
-        );
+        ));
     }
     out
 }

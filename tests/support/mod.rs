@@ -86,25 +86,31 @@ impl Site {
         self.dir.path().join(rel)
     }
 
-    /// Runs `newsdesk -c CONFIG args...` with stdin closed (not a terminal), a fixed
-    /// render date and no SMTP password in the environment.
     /// Starts `newsdesk -c CONFIG args...` in the background (output piped, stdin
     /// closed), for tests that act while it runs or run several at once.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_newsdesk"))
-            .arg("-c")
+        self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    /// `newsdesk -c CONFIG args...` in the site's folder, with a fixed render date and
+    /// none of the caller's SMTP password, display or MTA variables.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_newsdesk"));
+        cmd.arg("-c")
             .arg(self.path("config.toml"))
             .args(args)
             .current_dir(self.dir.path())
             .env("SOURCE_DATE_EPOCH", EPOCH)
             .env_remove("NEWSDESK_SMTP_PASSWORD")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            .env_remove("NEWSDESK_NOW")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("RECIPIENT")
+            .env_remove("ORIGINAL_RECIPIENT");
+        cmd
     }
 
+    /// Runs `newsdesk -c CONFIG args...` with stdin closed (not a terminal).
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_env(args, &[])
     }
@@ -118,40 +124,15 @@ impl Site {
     /// [`Self::run_stdin`] with `env` set (an MTA's `RECIPIENT`, say).
     pub fn run_stdin_env(&self, args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Output {
         use std::io::Write;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_newsdesk"));
-        cmd.arg("-c")
-            .arg(self.path("config.toml"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            .env_remove("RECIPIENT")
-            .env_remove("ORIGINAL_RECIPIENT")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).envs(env.iter().copied());
         let mut child = cmd.spawn().unwrap();
         child.stdin.take().unwrap().write_all(input).unwrap();
         child.wait_with_output().unwrap()
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_newsdesk"));
-        cmd.arg("-c")
-            .arg(self.path("config.toml"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            .env_remove("NEWSDESK_SMTP_PASSWORD")
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
+        self.command(args).stdin(Stdio::null()).envs(env.iter().copied()).output().unwrap()
     }
 }
 
