@@ -3,8 +3,13 @@
 # an MTA alias runs per bounce) and of a maildir of N bounces, against a list of
 # SUBSCRIBERS subscribers, with the release binary.
 #
-#   bash bench/bounces/ingest.sh [SUBSCRIBERS] [N]     # defaults: 100000 1000
+#   bash bench/bounces/ingest.sh [SUBSCRIBERS] [N] [ISSUES]   # defaults: 100000 1000 0
 #   NEWSDESK_BIN=/path/to/newsdesk bash bench/bounces/ingest.sh   # another binary
+#
+# With ISSUES, the ledger first holds that many past issues sent to every subscriber
+# (SUBSCRIBERS x ISSUES delivery rows, one in a thousand refused with a 550 and
+# recorded as a bounce): what a list that has been sending for a while looks like to
+# each ingest, which records the refusals no send recorded before it reads.
 #
 # Each bounce is a Postfix-style DSN for a different subscriber, matched by its VERP
 # address (the token derived from the subscriber's unsubscribe token), so every
@@ -15,6 +20,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 subs=${1:-100000}
 n=${2:-1000}
+issues=${3:-0}
 bin="${NEWSDESK_BIN:-$root/target/release/newsdesk}"
 [ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml"
 work=$(mktemp -d)
@@ -39,6 +45,29 @@ with open(f"{work}/list.csv", "w") as f:
 PY
 cd "$work"
 "$bin" subscribers import list.csv 2>&1 | tail -1
+# The history: ISSUES issues, each sent to every subscriber.
+python3 - "$work" "$issues" <<'PY'
+import sqlite3, sys
+work, issues = sys.argv[1], int(sys.argv[2])
+db = sqlite3.connect(f"{work}/.newsdesk/newsdesk.db")
+for k in range(issues):
+    issue, at = f"https://lwkd.info/2025/w{k:03d}", f"2025-01-01T00:00:{k % 60:02d}.000Z"
+    run = db.execute("INSERT INTO delivery_runs (issue, label, kind, started_at) VALUES (?, ?, 'subscribers', ?)",
+                     (issue, f"w{k:03d}", at)).lastrowid
+    db.execute("""INSERT INTO deliveries (issue, label, kind, subscriber_id, email, run_id, state, attempts,
+                                          message_id, reply, sent_at, updated_at)
+                  SELECT ?, ?, 'subscriber', id, email, ?,
+                         CASE WHEN id % 1000 = 7 THEN 'failed_permanent' ELSE 'sent' END, 1,
+                         '<w' || ? || '.' || id || '@lwkd.example.org>',
+                         CASE WHEN id % 1000 = 7 THEN '550 5.1.1 user unknown' ELSE '250 ok' END, ?, ?
+                  FROM subscribers""", (issue, f"w{k:03d}", run, k, at, at))
+    db.execute("""INSERT INTO bounces (received_at, kind, subscriber_id, issue, address, status, permanent,
+                                       reason, matched_by)
+                  SELECT ?, 'send-time', subscriber_id, issue, email, '5.1.1', 1, 'user-unknown', 'send'
+                  FROM deliveries WHERE issue = ? AND state = 'failed_permanent'""", (at, issue))
+db.commit()
+PY
+[ "$issues" -gt 0 ] && echo "ledger: $issues issues, $((subs * issues)) delivery rows"
 # The VERP address of the first N subscribers: sha256("newsdesk-verp:" + token)[:16].
 python3 - "$work" "$n" <<'PY'
 import hashlib, os, sqlite3, sys

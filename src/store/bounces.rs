@@ -296,11 +296,12 @@ pub struct Refused {
 /// The send-time refusals not yet in `bounces`, of every issue: failed deliveries whose
 /// reply is an SMTP reply (a render failure or a refused sender has none). Every issue,
 /// so the refusals of a send that was killed before it recorded them count at the
-/// next run.
+/// next run; the partial index `deliveries_refused` keeps that to the failed rows.
 pub fn unrecorded_refusals(conn: &Connection) -> rusqlite::Result<Vec<Refused>> {
     let mut stmt = conn.prepare(
         "SELECT d.issue, d.subscriber_id, d.email, d.reply FROM deliveries d
-         WHERE d.kind = 'subscriber' AND d.subscriber_id IS NOT NULL
+         WHERE d.kind = 'subscriber' AND d.state IN ('failed_permanent', 'failed_temporary')
+           AND d.subscriber_id IS NOT NULL
            AND ((d.state = 'failed_permanent' AND d.reply GLOB '5[0-9][0-9][ -]*')
                 OR (d.state = 'failed_temporary' AND d.reply GLOB '4[0-9][0-9][ -]*'))
            AND NOT EXISTS (SELECT 1 FROM bounces b WHERE b.kind = 'send-time' AND b.issue = d.issue

@@ -208,7 +208,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX bounces_send_time ON bounces (issue, subscriber_id) WHERE kind = 'send-time';
     CREATE INDEX bounces_by_subscriber ON bounces (subscriber_id, issue);
     CREATE INDEX bounces_by_issue ON bounces (issue, kind);
-    CREATE INDEX deliveries_by_message_id ON deliveries (message_id);",
+    CREATE INDEX deliveries_by_message_id ON deliveries (message_id);
+    -- The relay's refusals, looked for at every send and ingest (store::bounces).
+    CREATE INDEX deliveries_refused ON deliveries (id)
+        WHERE kind = 'subscriber' AND state IN ('failed_permanent', 'failed_temporary');",
 ];
 
 /// Why the database could not be used, worded for the editor: every error names the
