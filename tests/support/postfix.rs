@@ -120,34 +120,25 @@ pub fn available() -> bool {
     available
 }
 
-/// A plain Postfix instance (no TLS) with its own folder: `main_cf` is added to the
-/// settings every instance has (queue, data, maildir base `ROOT/mail`, loopback only),
-/// `ROOT` in it replaced by the instance's folder, and `files` (name, text) are written
-/// to `ROOT/etc` first (texthash: tables need no postmap); it listens on `port` for SMTP.
-pub struct Instance {
-    pub dir: tempfile::TempDir,
-    pub port: u16,
+/// A fresh folder for an instance, with `etc`, `queue`, `data` and `mail` in it, that
+/// the postfix user can reach.
+fn new_root() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("newsdesk-postfix-").tempdir_in("/tmp").unwrap();
+    let root = dir.path();
+    for sub in ["etc", "queue", "data", "mail"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    Command::new("chmod").arg("755").arg(root).status().unwrap();
+    Command::new("chown").args(["postfix:postfix"]).arg(root.join("data")).arg(root.join("mail")).status().unwrap();
+    dir
 }
 
-impl Instance {
-    pub fn start(main_cf: &str, files: &[(&str, &str)]) -> Instance {
-        let dir = tempfile::Builder::new().prefix("newsdesk-postfix-").tempdir_in("/tmp").unwrap();
-        let root = dir.path();
-        for sub in ["etc", "queue", "data", "mail"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-        }
-        Command::new("chmod").arg("755").arg(root).status().unwrap();
-        Command::new("chown").args(["postfix:postfix"]).arg(root.join("data")).arg(root.join("mail")).status().unwrap();
-        let etc = root.join("etc");
-        for (name, text) in files {
-            std::fs::write(etc.join(name), text).unwrap();
-        }
-        let r = root.display().to_string();
-        let port = free_port();
-        std::fs::write(
-            etc.join("main.cf"),
-            format!(
-                "compatibility_level = 3.6
+/// The settings every instance has: its own queue, data, maildir base and log, on
+/// loopback only, no aliases, mail delivered as the test's user.
+fn base_main_cf(root: &Path) -> String {
+    let r = root.display();
+    format!(
+        "compatibility_level = 3.6
 queue_directory = {r}/queue
 data_directory = {r}/data
 mail_owner = postfix
@@ -164,14 +155,32 @@ virtual_uid_maps = static:{uid}
 virtual_gid_maps = static:{gid}
 maillog_file_prefixes = /tmp, {r}
 maillog_file = {r}/maillog
-{extra}
 ",
-                uid = id("-u"),
-                gid = id("-g"),
-                extra = main_cf.replace("ROOT", &r),
-            ),
-        )
-        .unwrap();
+        uid = id("-u"),
+        gid = id("-g"),
+    )
+}
+
+/// A plain Postfix instance (no TLS) with its own folder: `main_cf` is added to the
+/// settings every instance has (queue, data, maildir base `ROOT/mail`, loopback only),
+/// `ROOT` in it replaced by the instance's folder, and `files` (name, text) are written
+/// to `ROOT/etc` first (texthash: tables need no postmap); it listens on `port` for SMTP.
+pub struct Instance {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Instance {
+    pub fn start(main_cf: &str, files: &[(&str, &str)]) -> Instance {
+        let dir = new_root();
+        let root = dir.path();
+        let etc = root.join("etc");
+        for (name, text) in files {
+            std::fs::write(etc.join(name), text).unwrap();
+        }
+        let port = free_port();
+        let main = format!("{}{}\n", base_main_cf(root), main_cf.replace("ROOT", &root.display().to_string()));
+        std::fs::write(etc.join("main.cf"), main).unwrap();
         let mut master = stock_master();
         master.push_str(&format!("127.0.0.1:{port} inet n - n - - smtpd\n"));
         std::fs::write(etc.join("master.cf"), master).unwrap();
@@ -238,15 +247,9 @@ impl Postfix {
         if !available() {
             return None;
         }
-        let dir = tempfile::Builder::new().prefix("newsdesk-postfix-").tempdir_in("/tmp").unwrap();
+        let dir = new_root();
         let root = dir.path().to_path_buf();
         let root = root.as_path();
-        for sub in ["etc", "queue", "data", "mail"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-        }
-        // The postfix user must reach the queue, data and mail folders.
-        Command::new("chmod").arg("755").arg(root).status().unwrap();
-        Command::new("chown").args(["postfix:postfix"]).arg(root.join("data")).arg(root.join("mail")).status().unwrap();
         let etc = root.join("etc");
         make_certificates(&etc);
         let ports = Ports {
@@ -256,37 +259,19 @@ impl Postfix {
             tls: free_port(),
             plain: free_port(),
         };
-        let (r, e) = (root.display(), etc.display());
+        let e = etc.display();
         std::fs::write(
             etc.join("main.cf"),
             format!(
-                "compatibility_level = 3.6
-queue_directory = {r}/queue
-data_directory = {r}/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-smtputf8_enable = no
+                "{}myhostname = mx.test
 virtual_mailbox_domains = example.org example.net example.com
-virtual_mailbox_base = {r}/mail
 virtual_mailbox_maps = static:inbox/
-virtual_uid_maps = static:{uid}
-virtual_gid_maps = static:{gid}
 smtpd_tls_cert_file = {e}/good.pem
 smtpd_tls_key_file = {e}/good.key
 smtpd_tls_security_level = may
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-maillog_file_prefixes = /tmp, {r}
-maillog_file = {r}/maillog
 ",
-                uid = id("-u"),
-                gid = id("-g"),
+                base_main_cf(root)
             ),
         )
         .unwrap();
